@@ -1,0 +1,66 @@
+"""Collision-free assignment of generated values for UNIQUE columns.
+
+Each unit (a seed, or a seed and its row's original value) has a fixed, keyed sequence of candidates.
+Units claim their first candidate that nobody holds yet, in the order of a keyed hash of the unit, never
+in row order. So the outcome depends only on the set of units and the values already taken, and
+re-running a batch in another order, process or database gives the same answer.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Sequence
+
+MAX_ATTEMPTS = 64
+
+
+def collation_key(value: str) -> str:
+    """A comparison key at least as coarse as common database collations.
+
+    MariaDB's default collations ignore case, accents and trailing spaces, so "Åse " and "ase" clash in a
+    UNIQUE index there. Treating them as equal here costs an extra suffix now and then and never a failed
+    write.
+    """
+    if value.isascii():
+        return value.lower().rstrip()
+    folded = unicodedata.normalize("NFKD", value.casefold())
+    return "".join(ch for ch in folded if not unicodedata.combining(ch)).rstrip()
+
+
+def assign_unique(
+    order_keys: Sequence[bytes],
+    first: Sequence[str],
+    candidate: Callable[[int, int], str],
+    taken: frozenset[str] | set[str],
+    what: str,
+) -> list[str]:
+    """Choose one value per unit so that no two units, and no unit and `taken`, share a value.
+
+    `first[i]` is unit i's preferred value, `candidate(i, attempt)` its attempt-th alternative (attempt >= 1),
+    `order_keys[i]` the keyed bytes that decide who keeps a contested value. Raises ValueError when the
+    column leaves no room (e.g. thousands of people in a 2-character column).
+    """
+    used = {collation_key(v) for v in taken}
+    keys = [collation_key(v) for v in first]
+    if len(set(keys)) == len(keys) and used.isdisjoint(keys):
+        return list(first)
+    chosen: list[str] = [""] * len(first)
+    for i in sorted(range(len(first)), key=order_keys.__getitem__):
+        value, folded, attempt = first[i], keys[i], 0
+        while folded in used:
+            attempt += 1
+            if attempt > MAX_ATTEMPTS:
+                raise ValueError(
+                    f"cannot find a unique {what} after {MAX_ATTEMPTS} attempts: the column's length leaves "
+                    "too few distinct values; widen the column or choose another anonymiser"
+                )
+            value = candidate(i, attempt)
+            folded = collation_key(value)
+        used.add(folded)
+        chosen[i] = value
+    return chosen
+
+
+def suffix_width(attempt: int) -> int:
+    """Digits of disambiguating suffix for an attempt: 2 at first, one more every 8 attempts."""
+    return 2 + (attempt - 1) // 8

@@ -1,0 +1,121 @@
+"""Subject index, tagged records and the retention plan: steps 2 to 4 of the daily run, changing nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import dagster as dg
+
+from assets.snapshots import snapshot_asset_key
+from pipelines.resources import EstateResource
+from retention.control import ensure_schema, load_done, load_holds
+from retention.planning import Plan, check_guard, plan_retention
+from retention.reporting import plan_markdown
+from retention.snapshot import SourceSnapshot
+from retention.subjects import SubjectIndex, build_subject_index
+from retention.tagging import Tagged, tag_records
+
+SUBJECT_INDEX = dg.AssetKey(["subject_index"])
+TAGGED_RECORDS = dg.AssetKey(["tagged_records"])
+RETENTION_PLAN = dg.AssetKey(["retention_plan"])
+
+
+class PlanConfig(dg.Config):
+    confirm_large_plan: bool = False
+    """Confirms, for this run only, a plan that touches more of a table than the policy's guard allows."""
+
+
+def build_planning_assets(sources: list[str], partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    snapshot_ins = {f"snapshot_{s}": dg.AssetIn(key=snapshot_asset_key(s)) for s in sources}
+
+    @dg.asset(
+        key=SUBJECT_INDEX,
+        ins=snapshot_ins,
+        group_name="plan",
+        partitions_def=partitions,
+        kinds={"pandas"},
+        description="One subject per person across the estate (keyed), with each subject's last interaction.",
+    )
+    def subject_index(
+        context: dg.AssetExecutionContext, estate: EstateResource, **snapshots: SourceSnapshot
+    ) -> dg.Output[SubjectIndex]:
+        by_source = {name.removeprefix("snapshot_"): snap for name, snap in snapshots.items()}
+        index = build_subject_index(estate.config.catalog, by_source, estate.subject_key)
+        in_several = int((index.subjects["sources"] > 1).sum())
+        context.log.info(f"{len(index.subjects)} subjects, {in_several} in more than one database")
+        return dg.Output(
+            index,
+            metadata={
+                "subjects": dg.MetadataValue.int(len(index.subjects)),
+                "subjects_in_several_databases": dg.MetadataValue.int(in_several),
+                "subjects_without_interaction": dg.MetadataValue.int(
+                    int(index.subjects["last_interaction"].isna().sum())
+                ),
+            },
+        )
+
+    @dg.asset(
+        key=TAGGED_RECORDS,
+        ins={**snapshot_ins, "subject_index": dg.AssetIn(key=SUBJECT_INDEX)},
+        group_name="plan",
+        partitions_def=partitions,
+        kinds={"pandas"},
+        description="Every row with its subject, purposes, a deadline per purpose, and undated purposes.",
+    )
+    def tagged_records(
+        context: dg.AssetExecutionContext,
+        estate: EstateResource,
+        subject_index: SubjectIndex,
+        **snapshots: SourceSnapshot,
+    ) -> dg.Output[Tagged]:
+        by_source = {name.removeprefix("snapshot_"): snap for name, snap in snapshots.items()}
+        tagged = tag_records(estate.config.catalog, estate.config.policy, by_source, subject_index)
+        undated = {
+            f"{s}.{t}": int(sum(tt.frame[f"undated:{p}"].sum() for p in tt.purposes)) for (s, t), tt in tagged.items()
+        }
+        return dg.Output(
+            tagged,
+            metadata={
+                "rows": dg.MetadataValue.int(sum(len(t.frame) for t in tagged.values())),
+                "rows_without_usable_date": dg.MetadataValue.json({k: v for k, v in undated.items() if v}),
+            },
+        )
+
+    @dg.asset(
+        key=RETENTION_PLAN,
+        group_name="plan",
+        partitions_def=partitions,
+        kinds={"pandas"},
+        description=(
+            "What is due on the as-of day: rows to delete, fields to pseudonymise or clear, each with its "
+            "purpose, rule, legal basis and deadline. A dry run: nothing is changed here."
+        ),
+    )
+    def retention_plan(
+        context: dg.AssetExecutionContext, config: PlanConfig, estate: EstateResource, tagged_records: Tagged
+    ) -> dg.Output[Plan]:
+        as_of = context.partition_time_window.start.date()
+        control = estate.estate.control
+        ensure_schema(control)
+        plan = plan_retention(
+            estate.config.catalog,
+            estate.config.policy,
+            tagged_records,
+            as_of,
+            holds=load_holds(control),
+            done=load_done(control),
+        )
+        check_guard(plan, estate.config.policy, confirmed=config.confirm_large_plan)
+        return dg.Output(plan, metadata=plan_metadata(plan))
+
+    return [subject_index, tagged_records, retention_plan]
+
+
+def plan_metadata(plan: Plan) -> Mapping[str, dg.MetadataValue]:
+    held = {f"{s}.{t}": h for (s, t), h in plan.held.items() if h}
+    return {
+        "as_of": dg.MetadataValue.text(plan.as_of.isoformat()),
+        "planned_actions": dg.MetadataValue.int(plan.total()),
+        "plan": dg.MetadataValue.md(plan_markdown(plan)),
+        "held_rows": dg.MetadataValue.json(held),
+    }

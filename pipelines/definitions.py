@@ -1,0 +1,58 @@
+"""The code location that workspace.yaml loads: assets, the daily job, its schedule, resources.
+
+The catalog and policy are loaded at import, so a broken configuration stops the code location from loading
+with the same message `retention check-config` gives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+from assets.planning import build_planning_assets
+from assets.snapshots import build_snapshot_asset
+from pipelines.partitions import daily_partitions
+from pipelines.resources import EstateResource
+from retention import settings
+from retention.config import load_config
+
+DAILY_JOB = "daily_retention"
+
+
+def build_definitions(catalog_path: str | None = None, policy_path: str | None = None) -> dg.Definitions:
+    catalog_path = catalog_path or str(settings.catalog_path())
+    policy_path = policy_path or str(settings.policy_path())
+    config = load_config(catalog_path, policy_path)
+    partitions = daily_partitions(config.policy.business_timezone)
+    sources = list(config.catalog.sources)
+    assets = [build_snapshot_asset(s, partitions) for s in sources]
+    assets += build_planning_assets(sources, partitions)
+
+    daily_job = dg.define_asset_job(
+        DAILY_JOB,
+        selection=dg.AssetSelection.all(),
+        partitions_def=partitions,
+        description="Snapshot, tag, plan (and later apply, verify, report) for one as-of day.",
+    )
+
+    @dg.schedule(
+        cron_schedule="30 0 * * *",
+        job=daily_job,
+        execution_timezone=config.policy.business_timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    def nightly_retention(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        """Just after midnight, run the day that has just ended, so every deadline of that day has passed."""
+        day = (context.scheduled_execution_time - dt.timedelta(days=1)).date().isoformat()
+        return dg.RunRequest(run_key=day, partition_key=day)
+
+    return dg.Definitions(
+        assets=assets,
+        jobs=[daily_job],
+        schedules=[nightly_retention],
+        resources={"estate": EstateResource(catalog_path=catalog_path, policy_path=policy_path)},
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,56 @@
+"""The estate as a Dagster resource: validated configuration, one engine per source, the control database."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from anonymizers.keys import Key
+from retention import settings
+from retention.config import EstateConfig, load_config
+from retention.estate import Estate, is_demo
+from retention.keys import Keyring, load_keyring
+
+
+class EstateResource(dg.ConfigurableResource):
+    """Everything a run needs to reach the estate; the key is loaded here and never put into run config."""
+
+    catalog_path: str = str(settings.catalog_path())
+    policy_path: str = str(settings.policy_path())
+
+    _estate: Estate | None = PrivateAttr(default=None)
+    _keyring: Keyring | None = PrivateAttr(default=None)
+
+    @cached_property
+    def config(self) -> EstateConfig:
+        return load_config(self.catalog_path, self.policy_path)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        config = self.config
+        keyring, notice = load_keyring(demo=is_demo(config.catalog))
+        if notice and context.log is not None:
+            context.log.warning(notice)
+        self._keyring = keyring
+        self._estate = Estate.connect(config.catalog)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._estate is not None:
+            self._estate.dispose()
+
+    @property
+    def estate(self) -> Estate:
+        if self._estate is None:
+            raise RuntimeError("the estate resource was used outside a run")
+        return self._estate
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._keyring is None:
+            raise RuntimeError("the estate resource was used outside a run")
+        return self._keyring
+
+    @property
+    def subject_key(self) -> Key:
+        return self.keyring.subject

@@ -1,0 +1,38 @@
+"""Running the daily job in-process on the local Dagster instance (for `make demo` and `retention run`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from retention.settings import var_dir
+
+DAGSTER_YAML = """# Local Dagster instance of the retention engine (SQLite storage under this folder).
+telemetry:
+  enabled: false
+"""
+
+
+def local_instance() -> dg.DagsterInstance:
+    """The instance under DAGSTER_HOME, defaulting to var/dagster, the one `make ui` opens too."""
+    home = Path(os.environ.get("DAGSTER_HOME") or var_dir() / "dagster").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config_file = home / "dagster.yaml"
+    if not config_file.exists():
+        config_file.write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def run_daily(as_of: dt.date, *, confirm_large_plan: bool = False) -> dg.ExecuteInProcessResult:
+    from pipelines.definitions import DAILY_JOB, defs
+
+    job = defs.resolve_job_def(DAILY_JOB)
+    run_config = {"ops": {"retention_plan": {"config": {"confirm_large_plan": confirm_large_plan}}}}
+    with local_instance() as instance:
+        return job.execute_in_process(
+            partition_key=as_of.isoformat(), instance=instance, run_config=run_config, raise_on_error=False
+        )

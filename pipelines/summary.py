@@ -1,0 +1,53 @@
+"""A short, value-free account of a daily run for the terminal: what was read, who was found, what is due."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+from rich.console import Console
+from rich.table import Table
+
+from retention import settings
+
+
+def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, object]]:
+    found = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.asset_materialization
+        if mat is not None:
+            found[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    return found
+
+
+def print_run_summary(console: Console, result: dg.ExecuteInProcessResult, day: dt.date, seconds: float) -> None:
+    mats = _materializations(result)
+    snapshots = Table(title=f"Rows snapshotted for {day}")
+    for name in ("source", "table", "rows"):
+        snapshots.add_column(name, justify="right" if name == "rows" else "left")
+    for key, meta in sorted(mats.items()):
+        if key.startswith("snapshot/"):
+            source = key.split("/", 1)[1]
+            for line in str(meta.get("tables", "")).splitlines()[2:]:
+                table, rows = (cell.strip() for cell in line.strip("|").split("|"))
+                snapshots.add_row(source, table, rows)
+    console.print(snapshots)
+    if "subject_index" in mats:
+        meta = mats["subject_index"]
+        console.print(
+            f"subjects found: {meta['subjects']:,} ({meta['subjects_in_several_databases']:,} in more than one "
+            "database)"
+        )
+    if "retention_plan" in mats:
+        console.print(f"\nplan as of {day}:\n{mats['retention_plan']['plan']}")
+    status = "[green]succeeded[/]" if result.success else "[bold red]failed[/]"
+    console.print(f"\nthe daily job {status} in {seconds:.1f} s (run {result.run_id})")
+    if not result.success:
+        for event in result.all_events:
+            if event.is_failure and event.step_key:
+                error = event.step_failure_data.error if event.is_step_failure else None
+                console.print(f"[red]{event.step_key}[/]: {error.message.strip() if error else event.message}")
+    console.print(
+        "next: `make ui` opens the Dagster UI on this instance (assets, runs, metadata); "
+        f"`retention plan --as-of {day}` prints the plan; the key and state are under {settings.var_dir()}/"
+    )

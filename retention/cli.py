@@ -1,0 +1,242 @@
+"""`retention`: the command line for operators, support staff and the demo.
+
+Commands that run the daily job import the Dagster code location lazily; the rest of the core stays free of
+Dagster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+
+from retention import settings
+from retention.config import ConfigError, EstateConfig, check_against_database, load_config
+from retention.estate import Estate, EstateError, is_demo
+from retention.keys import KeyError_, create_key_file, load_keyring, rotate_key_file
+from retention.planning import Plan
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+keys_app = typer.Typer(no_args_is_help=True, help="Create and rotate the secret keys.")
+app.add_typer(keys_app, name="keys")
+console = Console()
+err = Console(stderr=True)
+
+AsOf = Annotated[
+    dt.datetime | None,
+    typer.Option("--as-of", formats=["%Y-%m-%d"], help="the day to act for (default: today), YYYY-MM-DD"),
+]
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def _config() -> EstateConfig:
+    try:
+        return load_config(settings.catalog_path(), settings.policy_path())
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _day(as_of: dt.datetime | None) -> dt.date:
+    return as_of.date() if as_of else dt.date.today()
+
+
+@app.command("check-config")
+def check_config() -> None:
+    """Validate the catalog and the policy, and compare them with the real databases."""
+    config = _config()
+    try:
+        estate = Estate.connect(config.catalog)
+    except EstateError as exc:
+        raise _fail(str(exc)) from None
+    problems, warnings = [], []
+    try:
+        for source, engine in estate.sources.items():
+            found, warned = check_against_database(config, source, engine)
+            problems += found
+            warnings += warned
+    finally:
+        estate.dispose()
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if problems:
+        raise _fail(str(ConfigError(problems)))
+    tables = len(config.catalog.tables())
+    console.print(
+        f"[green]ok[/]: {config.catalog_file} and {config.policy_file} agree with each other and with "
+        f"{len(config.catalog.sources)} databases ({tables} tables, {len(config.policy.purposes)} purposes); "
+        f"{len(warnings)} warnings"
+    )
+
+
+@app.command("demo-estate")
+def demo_estate(
+    people: Annotated[int, typer.Option(help="how many people the estate holds")] = 2000,
+    seed: Annotated[int, typer.Option(help="random seed; the same seed and size give the same estate")] = 7,
+    anchor: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="the estate's 'today' (default: today)")
+    ] = None,
+    replace: Annotated[bool, typer.Option(help="drop and recreate existing demo tables")] = False,
+) -> None:
+    """Create the demo estate (three databases of a Danish course provider) at the catalog's URLs."""
+    from retention.demo.generator import generate_demo_estate
+
+    config = _config()
+    urls = {name: src.url() for name, src in config.catalog.sources.items()}
+    for url in urls.values():
+        if url and url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with console.status("generating the demo estate") as status:
+        try:
+            counts = generate_demo_estate(
+                urls,
+                people=people,
+                seed=seed,
+                anchor=anchor.date() if anchor else None,
+                replace=replace,
+                progress=lambda s, t, n: status.update(f"generating {s}.{t}: {n:,} rows"),
+            )
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    seconds = time.perf_counter() - started
+    total = sum(n for tables in counts.values() for n in tables.values())
+    console.print(f"demo estate: {people:,} people, {total:,} rows in {seconds:.1f} s ({total / seconds:,.0f} rows/s)")
+
+
+def _demo_estate_exists(config: EstateConfig) -> bool:
+    try:
+        estate = Estate.connect(config.catalog)
+    except EstateError:
+        return False
+    try:
+        return all(
+            set(config.catalog.sources[s].tables) <= set(sa.inspect(e).get_table_names())
+            for s, e in estate.sources.items()
+        )
+    finally:
+        estate.dispose()
+
+
+@app.command()
+def plan(as_of: AsOf = None, format: Annotated[Format, typer.Option("--format")] = Format.TABLE) -> None:
+    """Print what is due on a day, by source, table, action and purpose, without changing anything."""
+    from retention.pipeline import compute_plan
+    from retention.reporting import plan_json, plan_rich_table
+
+    config = _config()
+    try:
+        keyring, notice = load_keyring(demo=is_demo(config.catalog))
+        estate = Estate.connect(config.catalog)
+    except (KeyError_, EstateError) as exc:
+        raise _fail(str(exc)) from None
+    if notice:
+        err.print(f"[yellow]{notice}[/]")
+    try:
+        with err.status("planning") as status:
+            result = compute_plan(config, estate, keyring, _day(as_of), progress=lambda m: status.update(m))
+    finally:
+        estate.dispose()
+    if format is Format.JSON:
+        sys.stdout.write(plan_json(result.plan) + "\n")
+    else:
+        console.print(plan_rich_table(result.plan))
+        _print_holds(result.plan)
+
+
+def _print_holds(plan: Plan) -> None:
+    held = {f"{s}.{t}": h for (s, t), h in plan.held.items() if h}
+    undated = {f"{s}.{t}": u for (s, t), u in plan.undated.items() if u}
+    for table, reasons in held.items():
+        console.print(f"kept in {table}: " + ", ".join(f"{n} held ({why})" for why, n in reasons.items()))
+    for table, purposes in undated.items():
+        console.print(
+            f"kept in {table} without a usable date: " + ", ".join(f"{n} for {p}" for p, n in purposes.items())
+        )
+
+
+@app.command()
+def run(
+    as_of: AsOf = None,
+    confirm_large_plan: Annotated[
+        bool, typer.Option(help="confirm, for this run, a plan larger than the policy's guard allows")
+    ] = False,
+) -> None:
+    """Run the daily job for a day through Dagster (in-process, on the local instance)."""
+    _config()
+    _run_daily(_day(as_of), confirm_large_plan)
+
+
+def _run_daily(day: dt.date, confirm_large_plan: bool) -> None:
+    from pipelines.runner import run_daily
+    from pipelines.summary import print_run_summary
+
+    started = time.perf_counter()
+    with console.status(f"running the daily job for {day}"):
+        result = run_daily(day, confirm_large_plan=confirm_large_plan)
+    print_run_summary(console, result, day, time.perf_counter() - started)
+    if not result.success:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def demo(
+    as_of: AsOf = None,
+) -> None:
+    """Set up the demo (key, estate) if missing and run the daily job for today."""
+    config = _config()
+    if not is_demo(config.catalog):
+        raise _fail("`retention demo` only runs on the demo estate; unset the RETENTION_*_URL variables")
+    try:
+        _, notice = load_keyring(demo=True)
+    except KeyError_ as exc:
+        raise _fail(str(exc)) from None
+    if notice:
+        console.print(f"[yellow]{notice}[/]")
+    if not _demo_estate_exists(config):
+        demo_estate(people=2000, seed=7, anchor=None, replace=False)
+    else:
+        console.print("demo estate found under var/estate (remove var/ to start afresh)")
+    console.print(
+        "[dim]the demo confirms the guard: its first run clears years of backlog at once, which a real "
+        "first run would confirm explicitly[/]"
+    )
+    _run_daily(_day(as_of), confirm_large_plan=True)
+
+
+@keys_app.command("init")
+def keys_init(file: Annotated[Path, typer.Option(help="where to write the new key file")]) -> None:
+    """Create a key file with one random key (owner-only permissions)."""
+    try:
+        create_key_file(file)
+    except KeyError_ as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"created {file} with key k1; set RETENTION_KEY_FILE={file}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    file: Annotated[Path | None, typer.Option(help="key file (default: RETENTION_KEY_FILE or the demo's)")] = None,
+) -> None:
+    """Add a new key and make it the one new pseudonyms use; subject keys stay as they are."""
+    path = file or Path(os.environ.get("RETENTION_KEY_FILE") or settings.default_key_file())
+    if not path.exists():
+        raise _fail(f"{path}: key file not found; create one with `retention keys init --file {path}`")
+    new_id = rotate_key_file(path)
+    console.print(f"{path}: new pseudonyms now use key {new_id}")

@@ -1,0 +1,74 @@
+"""Connections to the estate's databases and the control database, resolved from the catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from retention.catalog import Catalog
+
+
+class EstateError(Exception):
+    """A source cannot be reached; the message names it and how to fix it."""
+
+
+def _sqlite_file(url: sa.URL) -> Path | None:
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database)
+    return None
+
+
+def make_engine(url: str, *, create_sqlite_dir: bool = False) -> sa.Engine:
+    parsed = sa.make_url(url)
+    path = _sqlite_file(parsed)
+    if path is not None and create_sqlite_dir:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, object] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "mysql":
+        kwargs["pool_recycle"] = 3600
+    return sa.create_engine(parsed, **kwargs)
+
+
+@dataclass
+class Estate:
+    """One engine per source and one for the control database."""
+
+    catalog: Catalog
+    sources: dict[str, sa.Engine] = field(default_factory=dict)
+    control: sa.Engine | None = None
+
+    @classmethod
+    def connect(cls, catalog: Catalog, *, require_existing: bool = True) -> Estate:
+        estate = cls(catalog)
+        for name, source in catalog.sources.items():
+            url = source.url()
+            if not url:
+                raise EstateError(f"source {name!r}: no database URL; set {source.url_env} to a SQLAlchemy URL")
+            path = _sqlite_file(sa.make_url(url))
+            if require_existing and path is not None and not path.exists():
+                raise EstateError(
+                    f"source {name!r}: the SQLite database {path} does not exist; create the demo estate with "
+                    f"`retention demo-estate` or set {source.url_env} to the database's URL"
+                )
+            estate.sources[name] = make_engine(url)
+        control_url = catalog.control_url()
+        if not control_url:
+            raise EstateError(f"no control database URL; set {catalog.control_url_env}")
+        estate.control = make_engine(control_url, create_sqlite_dir=True)
+        return estate
+
+    def dispose(self) -> None:
+        for engine in self.sources.values():
+            engine.dispose()
+        if self.control is not None:
+            self.control.dispose()
+
+
+def is_demo(catalog: Catalog) -> bool:
+    """The demo is the estate as shipped: every source on its default SQLite URL, none set by environment."""
+    return all(
+        src.default_url is not None and src.url() == src.default_url and src.default_url.startswith("sqlite")
+        for src in catalog.sources.values()
+    )

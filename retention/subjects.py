@@ -1,0 +1,127 @@
+"""The subject index: one subject per person across the estate, and each subject's last interaction.
+
+Rows that share any identifier token (e-mail, phone, customer number) are one person; rows without
+identifiers belong to the person of their parent row. Connected components of the row-token graph give the
+groups; each group's subject key is keyed from its smallest token, so it stays the same across runs and days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from anonymizers.keys import Key
+from retention.catalog import Catalog
+from retention.identity import subject_key
+from retention.snapshot import SourceSnapshot, TableSnapshot
+
+TableId = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class SubjectIndex:
+    """`rows[(source, table)]` is a Series pk -> subject key; `subjects` has subject, last_interaction, sources."""
+
+    rows: dict[TableId, pd.Series]
+    subjects: pd.DataFrame
+
+    def subject_of(self, source: str, table: str) -> pd.Series:
+        return self.rows[(source, table)]
+
+    @property
+    def last_interaction(self) -> pd.Series:
+        return self.subjects.set_index("subject")["last_interaction"]
+
+
+def interaction_moments(snap: TableSnapshot, columns: list[str]) -> pd.Series:
+    """The latest interaction timestamp of each row; a date-only column counts until the end of its day."""
+    if not columns:
+        return pd.Series(pd.NaT, index=snap.frame.index, dtype="datetime64[us, UTC]")
+    stamps = pd.concat(
+        [snap.frame[c] + pd.Timedelta(days=1) if c in snap.date_only else snap.frame[c] for c in columns], axis=1
+    )
+    return stamps.max(axis=1).astype("datetime64[us, UTC]")
+
+
+def _identifier_groups(catalog: Catalog, snapshots: Mapping[str, SourceSnapshot], key: Key) -> dict[TableId, pd.Series]:
+    """Subject keys of every row of the tables that carry identifiers."""
+    tables: list[tuple[TableId, pd.DataFrame, list[str]]] = []
+    for source, table, entry in catalog.tables():
+        if entry.subject.identifiers:
+            frame = snapshots[source][table].frame
+            tables.append(((source, table), frame, [f"id:{k.value}" for k in entry.subject.identifiers]))
+    offsets = np.cumsum([0] + [len(f) for _, f, _ in tables])
+    n_rows = int(offsets[-1])
+    row_ids, tokens = [], []
+    for (_, frame, cols), offset in zip(tables, offsets, strict=False):
+        for col in cols:
+            present = frame[col].notna().to_numpy()
+            row_ids.append(np.flatnonzero(present) + offset)
+            tokens.append(frame[col].to_numpy()[present])
+    row_arr = np.concatenate(row_ids) if row_ids else np.array([], dtype=np.int64)
+    token_arr = np.concatenate(tokens) if tokens else np.array([], dtype=object)
+    codes, uniques = pd.factorize(token_arr)
+    n = n_rows + len(uniques)
+    graph = coo_matrix((np.ones(len(row_arr), dtype=np.int8), (row_arr, codes + n_rows)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    # anchor of a component: its smallest token; rows without any token anchor on themselves
+    token_labels = labels[n_rows:]
+    anchors = pd.Series(np.asarray(uniques, dtype=object)).groupby(token_labels).min()
+    row_labels = labels[:n_rows]
+    result: dict[TableId, pd.Series] = {}
+    subject_cache: dict[str, str] = {}
+    for (table_id, frame, _), offset in zip(tables, offsets, strict=False):
+        labels_here = row_labels[offset : offset + len(frame)]
+        anchor = pd.Series(labels_here).map(anchors).astype(object)
+        own = anchor.isna()
+        if own.any():
+            anchor[own] = [f"row:{table_id[0]}.{table_id[1]}:{pk}" for pk in frame["pk"].to_numpy()[own.to_numpy()]]
+        for a in anchor.unique():
+            if a not in subject_cache:
+                subject_cache[a] = subject_key(key, a)
+        keys = anchor.map(subject_cache).to_numpy()
+        result[table_id] = pd.Series(keys, index=frame["pk"].to_numpy(), dtype=object, name="subject")
+    return result
+
+
+def build_subject_index(catalog: Catalog, snapshots: Mapping[str, SourceSnapshot], key: Key) -> SubjectIndex:
+    rows = _identifier_groups(catalog, snapshots, key)
+    pending = [(s, t) for s, t, e in catalog.tables() if not e.subject.identifiers]
+    while pending:
+        progressed = False
+        for table_id in list(pending):
+            source, table = table_id
+            parent = (source, catalog.table(source, table).subject.parent)
+            if parent not in rows:
+                continue
+            frame = snapshots[source][table].frame
+            subjects = pd.Series(rows[parent].reindex(frame["fk"].to_numpy()).to_numpy(), dtype=object)
+            orphan = subjects.isna()
+            if orphan.any():
+                subjects[orphan] = [
+                    subject_key(key, f"row:{source}.{table}:{pk}") for pk in frame.loc[orphan, "pk"].to_numpy()
+                ]
+            rows[table_id] = pd.Series(subjects.to_numpy(), index=frame["pk"].to_numpy(), dtype=object, name="subject")
+            pending.remove(table_id)
+            progressed = True
+        if not progressed:
+            raise ValueError(f"parent links cannot be resolved for {pending}; check the catalog's parent entries")
+
+    moments = []
+    for source, table, entry in catalog.tables():
+        snap = snapshots[source][table]
+        last = interaction_moments(snap, entry.interactions)
+        moments.append(
+            pd.DataFrame({"subject": rows[(source, table)].to_numpy(), "moment": last.to_numpy(), "source": source})
+        )
+    everything = pd.concat(moments, ignore_index=True)
+    subjects = everything.groupby("subject", sort=True).agg(
+        last_interaction=("moment", "max"), sources=("source", "nunique")
+    )
+    subjects["last_interaction"] = subjects["last_interaction"].astype("datetime64[us, UTC]")
+    return SubjectIndex(rows, subjects.reset_index())
