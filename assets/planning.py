@@ -1,7 +1,5 @@
 """Subject index, tagged records and the retention plan: steps 2 to 4 of the daily run, changing nothing."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 
 import dagster as dg

@@ -1,7 +1,5 @@
 """Snapshot assets, one per source: what the rules need, with identifiers already keyed."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from pipelines.resources import EstateResource

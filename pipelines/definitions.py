@@ -4,8 +4,6 @@ The catalog and policy are loaded at import, so a broken configuration stops the
 with the same message `retention check-config` gives.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 
 import dagster as dg

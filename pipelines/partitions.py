@@ -1,7 +1,5 @@
 """The as-of day: every daily asset is partitioned by it, so a backfill replays past days."""
 
-from __future__ import annotations
-
 import os
 
 import dagster as dg

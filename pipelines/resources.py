@@ -1,7 +1,5 @@
 """The estate as a Dagster resource: validated configuration, one engine per source, the control database."""
 
-from __future__ import annotations
-
 from functools import cached_property
 
 import dagster as dg

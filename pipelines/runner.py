@@ -1,7 +1,5 @@
 """Running the daily job in-process on the local Dagster instance (for `make demo` and `retention run`)."""
 
-from __future__ import annotations
-
 import datetime as dt
 import os
 from pathlib import Path
@@ -27,11 +25,14 @@ def local_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def run_daily(as_of: dt.date, *, confirm_large_plan: bool = False) -> dg.ExecuteInProcessResult:
+def run_daily(as_of: dt.date, *, confirm_large_plan: bool = False, log_level: str = "WARNING") -> dg.ExecuteInProcessResult:
     from pipelines.definitions import DAILY_JOB, defs
 
     job = defs.resolve_job_def(DAILY_JOB)
-    run_config = {"ops": {"retention_plan": {"config": {"confirm_large_plan": confirm_large_plan}}}}
+    run_config = {
+        "ops": {"retention_plan": {"config": {"confirm_large_plan": confirm_large_plan}}},
+        "loggers": {"console": {"config": {"log_level": log_level}}},
+    }
     with local_instance() as instance:
         return job.execute_in_process(
             partition_key=as_of.isoformat(), instance=instance, run_config=run_config, raise_on_error=False

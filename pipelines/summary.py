@@ -1,7 +1,5 @@
 """A short, value-free account of a daily run for the terminal: what was read, who was found, what is due."""
 
-from __future__ import annotations
-
 import datetime as dt
 
 import dagster as dg
@@ -14,9 +12,8 @@ from retention import settings
 def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, object]]:
     found = {}
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
-        if mat is not None:
-            found[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+        mat = event.materialization
+        found[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
     return found
 
 
