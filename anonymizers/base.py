@@ -7,6 +7,7 @@ output stops the run at load time instead of half-way through a database (fail c
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -57,6 +58,17 @@ class Context:
         object.__setattr__(self, "taken", frozenset(self.taken))
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Context:
+        """A copy with its own Series and options (a mapping proxy cannot be deep-copied as is)."""
+        return Context(
+            key=self.key,
+            column=self.column,
+            seeds=copy.deepcopy(self.seeds, memo),
+            own_names=copy.deepcopy(self.own_names, memo),
+            taken=self.taken,
+            options=copy.deepcopy(dict(self.options), memo),
+        )
+
 
 @runtime_checkable
 class Anonymizer(Protocol):
@@ -65,8 +77,11 @@ class Anonymizer(Protocol):
     name: str
     kinds: frozenset[str]
 
-    def check(self, column: ColumnSpec, options: Mapping[str, Any]) -> None:
-        """Raise ValueError, naming the problem and the fix, if this anonymiser cannot serve the column."""
+    def check(self, column: ColumnSpec, options: Mapping[str, Any], key_id: str | None = None) -> None:
+        """Raise ValueError, naming the problem and the fix, if this anonymiser cannot serve the column.
+
+        `key_id` is the id of the key that will be used, where output length depends on it (tokens).
+        """
         ...
 
     def __call__(self, values: pd.Series, ctx: Context) -> pd.Series: ...
@@ -88,7 +103,7 @@ class FunctionAnonymizer:
     kinds: frozenset[str]
     transform: Callable[[pd.Series, Context, Mapping[str, Any]], pd.Series] = field(repr=False)
     option_specs: Mapping[str, Option] = field(default_factory=dict, repr=False)
-    extra_check: Callable[[ColumnSpec, Mapping[str, Any]], None] | None = field(default=None, repr=False)
+    extra_check: Callable[[ColumnSpec, Mapping[str, Any], str | None], None] | None = field(default=None, repr=False)
 
     def resolve(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """Options with defaults filled in; unknown or malformed options raise ValueError."""
@@ -105,7 +120,7 @@ class FunctionAnonymizer:
             resolved[option_name] = value
         return resolved
 
-    def check(self, column: ColumnSpec, options: Mapping[str, Any]) -> None:
+    def check(self, column: ColumnSpec, options: Mapping[str, Any], key_id: str | None = None) -> None:
         """Reject a column of the wrong kind, bad options, or a column the output cannot fit."""
         if column.kind not in self.kinds:
             raise ValueError(
@@ -114,10 +129,10 @@ class FunctionAnonymizer:
             )
         resolved = self.resolve(options)
         if self.extra_check is not None:
-            self.extra_check(column, resolved)
+            self.extra_check(column, resolved, key_id)
 
     def __call__(self, values: pd.Series, ctx: Context) -> pd.Series:
-        self.check(ctx.column, ctx.options)
+        self.check(ctx.column, ctx.options, ctx.key.key_id)
         for label, aligned in (("seeds", ctx.seeds), ("own_names", ctx.own_names)):
             if aligned is not None and not aligned.index.equals(values.index):
                 raise ValueError(f"anonymiser {self.name!r}: ctx.{label} is not aligned with the values")

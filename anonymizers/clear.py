@@ -82,7 +82,7 @@ def _transform(values: pd.Series, ctx: Context, options: Mapping[str, Any]) -> p
     return cleared(values, ctx.column, options["value"])
 
 
-def _check(column: ColumnSpec, options: Mapping[str, Any]) -> None:
+def _check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None) -> None:
     if not column.nullable:
         constant_for(column, options["value"])
 

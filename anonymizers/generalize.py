@@ -222,7 +222,7 @@ def _ip(values: pd.Series, ctx: Context, options: Mapping[str, Any]) -> pd.Serie
     return _not_null(values, result, ctx.column)
 
 
-def _ip_check(column: ColumnSpec, options: Mapping[str, Any]) -> None:
+def _ip_check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None) -> None:
     longest = _max_network_length(options["prefix"], options["prefix_v6"], options["notation"])
     if column.max_length is not None and column.max_length < longest:
         raise ValueError(
@@ -237,7 +237,7 @@ def _postal(values: pd.Series, ctx: Context, options: Mapping[str, Any]) -> pd.S
     return _not_null(values, result, ctx.column, 0 if as_int else "")
 
 
-def _postal_check(column: ColumnSpec, options: Mapping[str, Any]) -> None:
+def _postal_check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None) -> None:
     if options["output"] == "label" and column.kind == "integer":
         raise ValueError("postal_region output: label needs a text column; use output: code")
     longest = max(len(r.label if options["output"] == "label" else r.code) for r in POSTAL_REGIONS)

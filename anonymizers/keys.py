@@ -13,6 +13,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 MIN_SECRET_BYTES = 16
 """128 bits: below this a key could be brute-forced, so we refuse it rather than pseudonymise weakly."""
@@ -43,6 +44,16 @@ class Key:
                 "print(secrets.token_hex(32))'`)"
             )
         object.__setattr__(self, "secret", bytes(self.secret))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Refuse pickling: a pickled key would land in Dagster's run storage or an IO manager's files."""
+        raise TypeError(f"key {self.key_id!r} cannot be pickled; pass the key id and load the secret where it is used")
+
+    def __copy__(self) -> Key:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Key:
+        return self
 
     @classmethod
     def generate(cls, key_id: str) -> Key:

@@ -17,7 +17,7 @@ from faker import Faker
 
 POOL_SEED = 20_240_601
 POOL_SIZE = 4096
-"""A power of two, so that a 16-bit slice of a digest picks an entry without bias."""
+"""A power of two, so that a 32-bit digest word modulo the size picks an entry without bias."""
 
 _ASCII = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "Æ": "Ae", "Ø": "Oe", "Å": "Aa", "ß": "ss"})
 

@@ -35,7 +35,7 @@ _EMAIL = re.compile(
 )
 _NUMBER = re.compile(
     r"""
-    (?=[\d+(])(?<![\w+\-/\#])(?<!\d[.,\s])                 # not inside a longer number, code or path
+    (?=[\d+(])(?<![\w+\-\#])(?<!\d[.,])                    # not inside a longer number or a code
     (?:
         (?P<cpr>[0-3]\d[01]\d\d\d[-\s]?\d{4})
       | (?:(?:\+|00)\s?45[\s.-]?|\(\+?45\)\s?)?             # +45, 0045, (+45)
@@ -45,7 +45,7 @@ _NUMBER = re.compile(
         )
       | (?P<foreign>\+(?!45)[1-9]\d{0,2}(?:[\s.-]?\(?\d+\)?){2,6})
     )
-    (?![\w\-/]|[.,]\d)
+    (?![\w\-]|[.,]\d)
     """,
     re.VERBOSE,
 )

@@ -29,7 +29,7 @@ from anonymizers.base import (
 )
 from anonymizers.keys import Key, hmac_digest, hmac_digests
 from anonymizers.pools import pools
-from anonymizers.uniqueness import assign_unique, suffix_width
+from anonymizers.uniqueness import BASE36, DIGITS, assign_unique, keyed_suffix
 
 PERSON_DOMAIN = "surrogate:person"
 DEFAULT_EMAIL_DOMAIN = "anon.invalid"
@@ -75,6 +75,9 @@ class _Person:
 
 class _Renderer:
     """Turns a person into one kind of surrogate within a length limit, with an optional suffix."""
+
+    suffix_alphabet = DIGITS
+    """Names and addresses read best with a number; logins use letters too, to fit more in short columns."""
 
     def __init__(self, person: _Person, limit: int | None, options: Mapping[str, Any]) -> None:
         self.p = person
@@ -143,6 +146,8 @@ def _with_tag(stem: str, tag: str, tail: str, limit: int | None) -> str:
 class _Email(_Renderer):
     """'mette.hansen-lund4821@anon.invalid': the fake name, four keyed digits, a reserved domain."""
 
+    suffix_alphabet = BASE36
+
     @staticmethod
     def min_length(options: Mapping[str, Any]) -> int:
         return len(options["domain"]) + 2
@@ -155,6 +160,8 @@ class _Email(_Renderer):
 
 class _Username(_Renderer):
     """'mettehansen07': ASCII first name and first surname plus two keyed digits."""
+
+    suffix_alphabet = BASE36
 
     def render(self, i: int, suffix: str, extra: int) -> str:
         stem = f"{self.p.first_ascii[i]}{self.p.last1_ascii[i]}".replace("-", "").replace(".", "")
@@ -214,14 +221,6 @@ RENDERERS: dict[str, type[_Renderer]] = {
     "username": _Username,
 }
 
-OPTION_DEFAULTS: dict[str, dict[str, Any]] = {
-    "name": {},
-    "email": {"domain": DEFAULT_EMAIL_DOMAIN},
-    "phone": {"format": "international"},
-    "address": {"part": "street"},
-    "username": {},
-}
-
 
 def surrogate_series(
     kind: str,
@@ -242,7 +241,7 @@ def surrogate_series(
     """
     if kind not in RENDERERS:
         raise ValueError(f"unknown surrogate kind {kind!r}; known: {', '.join(RENDERERS)}")
-    resolved = {**OPTION_DEFAULTS[kind], **options}
+    resolved = SURROGATES[kind].resolve(options)
     _check_fits(kind, max_length, resolved)
     mask = values.notna()
     seed_values = seeds_for(values, seeds, mask)
@@ -261,8 +260,7 @@ def surrogate_series(
 
         def candidate(i: int, attempt: int) -> str:
             extra = int.from_bytes(hmac_digest(key, f"surrogate:suffix#{attempt}", unit_ids[i])[:8], "big")
-            width = suffix_width(attempt)
-            return renderer.render(i, f"{extra % 10**width:0{width}d}", extra)
+            return renderer.render(i, keyed_suffix(extra, attempt, renderer.suffix_alphabet), extra)
 
         chosen = assign_unique(order, chosen, candidate, taken, f"{kind} surrogate")
     result = np.full(len(values), None, dtype=object)
@@ -305,7 +303,7 @@ def _make(kind: str) -> FunctionAnonymizer:
             **options,
         )
 
-    def check(column: ColumnSpec, options: Mapping[str, Any]) -> None:
+    def check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None) -> None:
         _check_fits(kind, column.max_length, options)
 
     return FunctionAnonymizer(f"surrogate_{kind}", TEXT_KINDS, transform, specs, check)

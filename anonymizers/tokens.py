@@ -121,9 +121,10 @@ def token_series(
     return output_series(result, values)
 
 
-def _check(column: ColumnSpec, options: Mapping[str, Any]) -> None:
-    """Assumes a one-character key id; the real key is only known at run time, which checks again."""
-    header = f"{options['prefix']}.k." if options["prefix"] else "k."
+def _check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None) -> None:
+    """Without a key id, assumes a one-character one; the call itself checks again with the real key."""
+    key_id = key_id or "k"
+    header = f"{options['prefix']}.{key_id}." if options["prefix"] else f"{key_id}."
     token_hex_length(header, options["length"], column.max_length)
 
 

@@ -61,6 +61,19 @@ def assign_unique(
     return chosen
 
 
+DIGITS = "0123456789"
+BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
 def suffix_width(attempt: int) -> int:
-    """Digits of disambiguating suffix for an attempt: 2 at first, one more every 8 attempts."""
+    """Characters of disambiguating suffix for an attempt: 2 at first, one more every 8 attempts."""
     return 2 + (attempt - 1) // 8
+
+
+def keyed_suffix(number: int, attempt: int, alphabet: str = DIGITS) -> str:
+    """The keyed suffix for an attempt: `number` (from an HMAC) written in `alphabet`, fixed width."""
+    chars = []
+    for _ in range(suffix_width(attempt)):
+        number, index = divmod(number, len(alphabet))
+        chars.append(alphabet[index])
+    return "".join(chars)

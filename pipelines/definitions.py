@@ -8,6 +8,7 @@ import datetime as dt
 
 import dagster as dg
 
+from assets.applying import build_apply_assets
 from assets.planning import build_planning_assets
 from assets.snapshots import build_snapshot_asset
 from pipelines.partitions import daily_partitions
@@ -26,12 +27,13 @@ def build_definitions(catalog_path: str | None = None, policy_path: str | None =
     sources = list(config.catalog.sources)
     assets = [build_snapshot_asset(s, partitions) for s in sources]
     assets += build_planning_assets(sources, partitions)
+    assets += build_apply_assets(sources, partitions)
 
     daily_job = dg.define_asset_job(
         DAILY_JOB,
         selection=dg.AssetSelection.all(),
         partitions_def=partitions,
-        description="Snapshot, tag, plan (and later apply, verify, report) for one as-of day.",
+        description="Snapshot, tag, plan, apply and verify for one as-of day.",
     )
 
     @dg.schedule(

@@ -25,7 +25,9 @@ def local_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def run_daily(as_of: dt.date, *, confirm_large_plan: bool = False, log_level: str = "WARNING") -> dg.ExecuteInProcessResult:
+def run_daily(
+    as_of: dt.date, *, confirm_large_plan: bool = False, log_level: str = "WARNING"
+) -> dg.ExecuteInProcessResult:
     from pipelines.definitions import DAILY_JOB, defs
 
     job = defs.resolve_job_def(DAILY_JOB)

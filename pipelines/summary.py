@@ -37,12 +37,21 @@ def print_run_summary(console: Console, result: dg.ExecuteInProcessResult, day: 
         )
     if "retention_plan" in mats:
         console.print(f"\nplan as of {day}:\n{mats['retention_plan']['plan']}")
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            problems = evaluation.metadata.get("problems")
+            console.print(
+                f"[red]check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed[/]\n"
+                f"{problems.value if problems else ''}"
+            )
     status = "[green]succeeded[/]" if result.success else "[bold red]failed[/]"
     console.print(f"\nthe daily job {status} in {seconds:.1f} s (run {result.run_id})")
     if not result.success:
         for event in result.all_events:
             if event.is_failure and event.step_key:
                 error = event.step_failure_data.error if event.is_step_failure else None
+                while error is not None and error.cause is not None:
+                    error = error.cause
                 console.print(f"[red]{event.step_key}[/]: {error.message.strip() if error else event.message}")
     console.print(
         "next: `make ui` opens the Dagster UI on this instance (assets, runs, metadata); "

@@ -22,6 +22,8 @@ from retention.policy import Clock, Policy
 
 M = TypeVar("M", bound=BaseModel)
 
+MARKER_TABLE = "retention_applied_batches"  # written by the apply step; see retention.applying
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -282,6 +284,25 @@ def column_kind(column_type: sa.types.TypeEngine) -> str:
     return "other"
 
 
+def column_specs(table: sa.Table) -> dict[str, anonymizers.ColumnSpec]:
+    """What an anonymiser must respect in each column: kind, length, nullability, uniqueness."""
+    unique = {
+        next(iter(c.columns)).name
+        for c in table.constraints
+        if isinstance(c, sa.UniqueConstraint | sa.PrimaryKeyConstraint) and len(c.columns) == 1
+    }
+    unique |= {next(iter(i.columns)).name for i in table.indexes if i.unique and len(i.columns) == 1}
+    return {
+        c.name: anonymizers.ColumnSpec(
+            max_length=getattr(c.type, "length", None),
+            nullable=bool(c.nullable),
+            unique=c.name in unique,
+            kind=k if (k := column_kind(c.type)) != "other" else "string",
+        )
+        for c in table.columns
+    }
+
+
 def check_against_database(config: EstateConfig, source: str, engine: sa.Engine) -> tuple[list[Problem], list[Problem]]:
     """Reflect one source and compare; returns (problems, warnings). Warnings list unclassified columns."""
     cfile = config.catalog_file
@@ -349,20 +370,25 @@ def check_against_database(config: EstateConfig, source: str, engine: sa.Engine)
             need(column, f"events.{event}", dated)
         for column in entry.not_personal:
             need(column, "not_personal")
+        specs = column_specs(sa.Table(table, sa.MetaData(), autoload_with=engine))
         for name, col in entry.columns.items():
             if name not in columns:
                 need(name, f"columns.{name}")
                 continue
-            kind = column_kind(columns[name]["type"])
             anonymizer = anonymizers.REGISTRY.get(col.anonymizer)
-            if anonymizer is not None and kind not in anonymizer.kinds:
+            if anonymizer is None:
+                continue
+            try:
+                anonymizer.check(specs[name], col.options)
+            except ValueError as exc:
+                kind = specs[name].kind
                 fitting = sorted(n for n, a in anonymizers.REGISTRY.items() if kind in a.kinds)
                 problems.append(
                     Problem(
                         cfile,
-                        f"{where}.columns.{name}.anonymizer",
-                        f"anonymizer {col.anonymizer!r} does not fit column {name!r} of type {columns[name]['type']}",
-                        f"use one that accepts {kind} columns: {', '.join(fitting)}",
+                        f"{where}.columns.{name}",
+                        f"anonymizer {col.anonymizer!r} does not fit column {name!r} ({columns[name]['type']}): {exc}",
+                        f"use one that accepts {kind} columns ({', '.join(fitting)}) or adjust its options",
                     )
                 )
         known = {
@@ -382,7 +408,7 @@ def check_against_database(config: EstateConfig, source: str, engine: sa.Engine)
                         "list it under 'columns' (personal data) or 'not_personal'",
                     )
                 )
-    for table in sorted(existing - set(src.tables)):
+    for table in sorted(existing - set(src.tables) - {MARKER_TABLE}):
         warnings.append(
             Problem(cfile, f"sources.{source}", f"table {table!r} in the database is not in the catalog", "add it")
         )

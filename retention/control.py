@@ -1,16 +1,22 @@
 """The control database: the ledger of what was done, holds, and (later) subject requests.
 
-It never stores a raw identifier: rows are named by source, table, primary key and subject key.
+It never stores a raw identifier: rows are named by source, table, primary key and subject key. Ledger rows
+are written 'pending' before their batch touches the source and set 'done' after it committed; see
+`retention.applying` for how a crash in between is repaired.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+import pandas as pd
 import sqlalchemy as sa
 
 from retention.planning import Holds
 from retention.subjects import TableId
+
+PENDING = "pending"
+DONE = "done"
 
 metadata = sa.MetaData()
 
@@ -31,7 +37,10 @@ ledger = sa.Table(
     sa.Column("fields", sa.String(500), nullable=False),
     sa.Column("key_id", sa.String(20), nullable=False),
     sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("batch_id", sa.String(36), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
     sa.UniqueConstraint("source", "table_name", "pk", "purpose", name="uq_ledger_row_purpose"),
+    sa.Index("ix_ledger_batch", "batch_id"),
     sa.Index("ix_ledger_subject", "subject"),
     sa.Index("ix_ledger_as_of", "as_of"),
 )
@@ -57,6 +66,14 @@ restrictions = sa.Table(
 )
 
 
+subject_activity = sa.Table(
+    "subject_activity",
+    metadata,
+    sa.Column("subject", sa.String(40), primary_key=True),
+    sa.Column("last_interaction", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 def ensure_schema(engine: sa.Engine) -> None:
     metadata.create_all(engine)
 
@@ -68,8 +85,55 @@ def load_holds(engine: sa.Engine) -> Holds:
         return Holds(restricted=frozenset(r[0] for r in restricted), legal_claim=frozenset(r[0] for r in claims))
 
 
+def load_activity(engine: sa.Engine) -> pd.Series:
+    """The latest interaction ever seen per subject: deleting old rows (e.g. 13-month-old newsletter opens)
+    must not move a person's last interaction back in time and make their other data due."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(subject_activity.c.subject, subject_activity.c.last_interaction)).all()
+    series = pd.Series({s: t for s, t in rows}, dtype=object, name="last_interaction")
+    return pd.to_datetime(series, utc=True).astype("datetime64[us, UTC]")
+
+
+def save_activity(engine: sa.Engine, latest: pd.Series, remembered: pd.Series) -> None:
+    """Store subjects whose latest interaction is new or later than remembered."""
+    latest = latest.dropna()
+    before = remembered.reindex(latest.index)
+    new = latest[before.isna()]
+    later = latest[before.notna() & (latest > before)]
+    with engine.begin() as conn:
+        if len(new):
+            conn.execute(
+                subject_activity.insert(),
+                [{"subject": s, "last_interaction": t.to_pydatetime()} for s, t in new.items()],
+            )
+        if len(later):
+            conn.execute(
+                subject_activity.update()
+                .where(subject_activity.c.subject == sa.bindparam("_s"))
+                .values(last_interaction=sa.bindparam("_t")),
+                [{"_s": s, "_t": t.to_pydatetime()} for s, t in later.items()],
+            )
+
+
+def load_known_subjects(engine: sa.Engine) -> dict[TableId, pd.DataFrame]:
+    """Rows the ledger changed but kept, with the subject they had then and the fields changed (pk as text)."""
+    query = sa.select(ledger.c.source, ledger.c.table_name, ledger.c.pk, ledger.c.subject, ledger.c.fields).where(
+        ledger.c.action != "delete"
+    )
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(query).all(), columns=["source", "table", "pk", "subject", "fields"])
+    known: dict[TableId, pd.DataFrame] = {}
+    for (source, table), group in frame.groupby(["source", "table"]):
+        merged = group.groupby("pk").agg(
+            subject=("subject", "first"), fields=("fields", lambda v: frozenset(",".join(v).split(",")))
+        )
+        known[(source, table)] = merged.reset_index()
+    return known
+
+
 def load_done(engine: sa.Engine) -> dict[TableId, set[tuple[str, str]]]:
-    """(pk, purpose) pairs the ledger records per table: the work that is already done."""
+    """(pk, purpose) pairs the ledger records per table, pending or done: work that needs no new plan entry
+    (a pending entry is finished by the apply step's recovery)."""
     done: dict[TableId, set[tuple[str, str]]] = defaultdict(set)
     with engine.connect() as conn:
         rows = conn.execute(sa.select(ledger.c.source, ledger.c.table_name, ledger.c.pk, ledger.c.purpose))

@@ -7,7 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from retention.config import EstateConfig
-from retention.control import ensure_schema, load_done, load_holds
+from retention.control import (
+    ensure_schema,
+    load_activity,
+    load_done,
+    load_holds,
+    load_known_subjects,
+    save_activity,
+)
 from retention.estate import Estate
 from retention.keys import Keyring
 from retention.planning import Plan, plan_retention
@@ -38,12 +45,16 @@ def compute_plan(
         say(f"snapshot {source}")
         snapshots[source] = snapshot_source(engine, config.catalog, source, keyring.subject, config.policy.timezone)
     say("subject index")
-    index = build_subject_index(config.catalog, snapshots, keyring.subject)
+    assert estate.control is not None
+    ensure_schema(estate.control)
+    remembered = load_activity(estate.control)
+    index = build_subject_index(
+        config.catalog, snapshots, keyring.subject, load_known_subjects(estate.control), remembered
+    )
+    save_activity(estate.control, index.last_interaction, remembered)
     say("tagging")
     tagged = tag_records(config.catalog, config.policy, snapshots, index)
     say("planning")
-    assert estate.control is not None
-    ensure_schema(estate.control)
     plan = plan_retention(
         config.catalog, config.policy, tagged, as_of, holds=load_holds(estate.control), done=load_done(estate.control)
     )

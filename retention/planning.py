@@ -48,6 +48,7 @@ class Plan:
     as_of: dt.date
     entries: dict[TableId, pd.DataFrame]
     held: dict[TableId, dict[str, int]] = field(default_factory=dict)
+    held_keys: dict[TableId, pd.Series] = field(default_factory=dict)
     undated: dict[TableId, dict[str, int]] = field(default_factory=dict)
     table_rows: dict[TableId, int] = field(default_factory=dict)
 
@@ -110,6 +111,9 @@ def plan_retention(
         held[(held == "") & frame["subject"].isin(holds.restricted)] = HOLD_RESTRICTION
         is_held = (held != "").to_numpy()
         plan.held[(source, table)] = {k: int(v) for k, v in held[held != ""].value_counts().items()}
+        plan.held_keys[(source, table)] = pd.Series(
+            held[is_held].to_numpy(), index=frame.loc[is_held, "pk"].to_numpy(), dtype=object, name="hold"
+        )
         plan.undated[(source, table)] = {
             p: int(frame[f"undated:{p}"].sum()) for p in t.purposes if frame[f"undated:{p}"].any()
         }

@@ -16,7 +16,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from anonymizers.keys import Key
-from retention.catalog import Catalog
+from retention.catalog import Catalog, TableEntry
 from retention.identity import subject_key
 from retention.snapshot import SourceSnapshot, TableSnapshot
 
@@ -48,13 +48,43 @@ def interaction_moments(snap: TableSnapshot, columns: list[str]) -> pd.Series:
     return stamps.max(axis=1).astype("datetime64[us, UTC]")
 
 
-def _identifier_groups(catalog: Catalog, snapshots: Mapping[str, SourceSnapshot], key: Key) -> dict[TableId, pd.Series]:
+KNOWN = "!"  # sorts before every identifier token, so a known subject anchors its group
+
+
+def _with_known(frame: pd.DataFrame, entry: TableEntry, known: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows the ledger already acted on keep the subject recorded then: their replaced identifiers no longer
+    count (a surrogate must not link anyone), and the recorded subject becomes one more token of the row."""
+    frame = frame.assign(**{"id:known": None})
+    if known is None or known.empty:
+        return frame
+    by_pk = known.set_index("pk")
+    pks = frame["pk"].astype(str)
+    hit = pks.isin(by_pk.index).to_numpy()
+    if not hit.any():
+        return frame
+    frame = frame.copy()
+    rows = by_pk.loc[pks[hit]]
+    frame.loc[hit, "id:known"] = (KNOWN + rows["subject"]).to_numpy()
+    for kind, column in entry.subject.identifiers.items():
+        replaced = rows["fields"].map(lambda fields, c=column: c in fields).to_numpy()
+        target = np.flatnonzero(hit)[replaced]
+        frame.loc[frame.index[target], f"id:{kind.value}"] = None
+    return frame
+
+
+def _identifier_groups(
+    catalog: Catalog,
+    snapshots: Mapping[str, SourceSnapshot],
+    key: Key,
+    known: Mapping[TableId, pd.DataFrame],
+) -> dict[TableId, pd.Series]:
     """Subject keys of every row of the tables that carry identifiers."""
     tables: list[tuple[TableId, pd.DataFrame, list[str]]] = []
     for source, table, entry in catalog.tables():
         if entry.subject.identifiers:
-            frame = snapshots[source][table].frame
-            tables.append(((source, table), frame, [f"id:{k.value}" for k in entry.subject.identifiers]))
+            frame = _with_known(snapshots[source][table].frame, entry, known.get((source, table)))
+            cols = [f"id:{k.value}" for k in entry.subject.identifiers] + ["id:known"]
+            tables.append(((source, table), frame, cols))
     offsets = np.cumsum([0] + [len(f) for _, f, _ in tables])
     n_rows = int(offsets[-1])
     row_ids, tokens = [], []
@@ -83,14 +113,22 @@ def _identifier_groups(catalog: Catalog, snapshots: Mapping[str, SourceSnapshot]
             anchor[own] = [f"row:{table_id[0]}.{table_id[1]}:{pk}" for pk in frame["pk"].to_numpy()[own.to_numpy()]]
         for a in anchor.unique():
             if a not in subject_cache:
-                subject_cache[a] = subject_key(key, a)
+                subject_cache[a] = a[len(KNOWN) :] if a.startswith(KNOWN) else subject_key(key, a)
         keys = anchor.map(subject_cache).to_numpy()
         result[table_id] = pd.Series(keys, index=frame["pk"].to_numpy(), dtype=object, name="subject")
     return result
 
 
-def build_subject_index(catalog: Catalog, snapshots: Mapping[str, SourceSnapshot], key: Key) -> SubjectIndex:
-    rows = _identifier_groups(catalog, snapshots, key)
+def build_subject_index(
+    catalog: Catalog,
+    snapshots: Mapping[str, SourceSnapshot],
+    key: Key,
+    known: Mapping[TableId, pd.DataFrame] | None = None,
+    remembered: pd.Series | None = None,
+) -> SubjectIndex:
+    """`known[(source, table)]` (pk as text, subject, fields) lists rows the ledger changed; see `_with_known`.
+    `remembered` holds each subject's latest interaction seen by earlier runs, which still counts."""
+    rows = _identifier_groups(catalog, snapshots, key, known or {})
     pending = [(s, t) for s, t, e in catalog.tables() if not e.subject.identifiers]
     while pending:
         progressed = False
@@ -124,4 +162,9 @@ def build_subject_index(catalog: Catalog, snapshots: Mapping[str, SourceSnapshot
         last_interaction=("moment", "max"), sources=("source", "nunique")
     )
     subjects["last_interaction"] = subjects["last_interaction"].astype("datetime64[us, UTC]")
+    if remembered is not None and len(remembered):
+        earlier = remembered.reindex(subjects.index)
+        subjects["last_interaction"] = subjects["last_interaction"].where(
+            earlier.isna() | (subjects["last_interaction"] >= earlier), earlier
+        )
     return SubjectIndex(rows, subjects.reset_index())

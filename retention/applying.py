@@ -1,0 +1,541 @@
+"""Applying a plan to one source: set-based, batched, one transaction a batch, children before parents.
+
+Crash safety across two databases (the source and the control database) without a distributed transaction:
+
+1. the batch's ledger rows are written to the control database as 'pending' and committed;
+2. the batch is applied to the source in one transaction that also inserts the batch id into the source's
+   small marker table (`retention_applied_batches`); it commits or rolls back as a whole;
+3. the ledger rows are set 'done'.
+
+A run killed between 1 and 2 leaves pending rows and no marker: the next run re-applies the batch from the
+ledger rows alone. Killed between 2 and 3: the marker is there, so the next run only sets the rows 'done'.
+Killed inside 2: the source rolled back, as between 1 and 2. So ledger and databases always agree after the
+next run's recovery, and no batch is ever half-done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import itertools
+import os
+import signal
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pandas as pd
+import sqlalchemy as sa
+
+import anonymizers
+from anonymizers import ColumnSpec, Context
+from anonymizers.clear import constant_for
+from retention.catalog import Category, TableEntry
+from retention.config import MARKER_TABLE, EstateConfig, column_specs
+from retention.control import DONE, PENDING, ledger
+from retention.keys import Keyring
+from retention.planning import Plan
+from retention.policy import Action
+
+DEFAULT_BATCH_ROWS = 2000
+# anonymisers that replace the whole value, so the original must be gone from the row afterwards
+REPLACING = frozenset({"token", "clear"} | {name for name in anonymizers.REGISTRY if name.startswith("surrogate_")})
+FAULT_ENV = "RETENTION_FAULT"  # test hook: "<phase>:<batch number>" kills the process with SIGKILL there
+
+marker_metadata = sa.MetaData()
+marker = sa.Table(
+    MARKER_TABLE,
+    marker_metadata,
+    sa.Column("batch_id", sa.String(36), primary_key=True),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass
+class TableOutcome:
+    deleted: int = 0
+    updated: int = 0
+    entries: int = 0
+
+
+@dataclass
+class Verification:
+    """What the check after apply compares: keyed digests only, never values."""
+
+    held: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> pk -> row digest before apply
+    deleted: dict[str, list[object]] = field(default_factory=dict)  # table -> pks deleted
+    cleared: dict[str, dict[str, list[object]]] = field(default_factory=dict)  # table -> field -> pks
+    changed: dict[str, dict[str, list[object]]] = field(default_factory=dict)  # table -> field -> pks
+    originals: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # table -> field -> pk -> digest
+    unchanged_holding: dict[str, dict[str, int]] = field(default_factory=dict)  # other rows holding an original
+
+
+@dataclass
+class ApplyResult:
+    source: str
+    tables: dict[str, TableOutcome] = field(default_factory=dict)
+    batches: int = 0
+    recovered_batches: int = 0
+    verification: Verification = field(default_factory=Verification)
+
+    @property
+    def entries(self) -> int:
+        return sum(t.entries for t in self.tables.values())
+
+
+def _fault(phase: str, batch_number: int) -> None:
+    """Kill this process at a named point, for the kill-and-resume tests."""
+    wanted = os.environ.get(FAULT_ENV)
+    if wanted and wanted == f"{phase}:{batch_number}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _digest(secret: bytes, value: object) -> str:
+    return hmac.new(secret, f"verify\x1f{value!r}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _row_digest(secret: bytes, row: tuple) -> str:
+    return hmac.new(secret, repr(tuple(row)).encode(), hashlib.sha256).hexdigest()
+
+
+def children_first(engine: sa.Engine, tables: list[str]) -> list[str]:
+    """Tables ordered by the foreign keys the database declares: referencing tables before referenced ones."""
+    md = sa.MetaData()
+    md.reflect(engine, only=tables)
+    ordered = [t.name for t in reversed(md.sorted_tables)]
+    return [t for t in ordered if t in tables]
+
+
+@dataclass
+class _Ops:
+    """Per-row operations of one batch of one table."""
+
+    deletes: list[object]
+    clears: dict[tuple[str, ...], list[object]]  # fields -> pks
+    pseudonymise: dict[tuple[str, ...], list[object]]  # fields -> pks
+    subjects: dict[object, str]
+
+
+def _operations(entries: pd.DataFrame) -> _Ops:
+    """Merge a row's entries: a delete wins; a field both cleared and pseudonymised is cleared."""
+    deletes: list[object] = []
+    clear_fields: dict[object, set[str]] = defaultdict(set)
+    pseudo_fields: dict[object, set[str]] = defaultdict(set)
+    subjects: dict[object, str] = {}
+    for pk, subject, action, fields in zip(
+        entries["pk"], entries["subject"], entries["action"], entries["fields"], strict=True
+    ):
+        subjects[pk] = subject
+        if action == Action.DELETE.value:
+            deletes.append(pk)
+        elif action == Action.CLEAR.value:
+            clear_fields[pk].update(fields)
+        else:
+            pseudo_fields[pk].update(fields)
+    deleted = set(deletes)
+    clears: dict[tuple[str, ...], list[object]] = defaultdict(list)
+    pseudos: dict[tuple[str, ...], list[object]] = defaultdict(list)
+    for pk in dict.fromkeys([*clear_fields, *pseudo_fields]):
+        if pk in deleted:
+            continue
+        cleared = clear_fields.get(pk, set())
+        if cleared:
+            clears[tuple(sorted(cleared))].append(pk)
+        rest = pseudo_fields.get(pk, set()) - cleared
+        if rest:
+            pseudos[tuple(sorted(rest))].append(pk)
+    return _Ops(list(dict.fromkeys(deletes)), dict(clears), dict(pseudos), subjects)
+
+
+class SourceApplier:
+    """Applies plan entries (or pending ledger rows) to one source database."""
+
+    def __init__(
+        self,
+        config: EstateConfig,
+        source: str,
+        engine: sa.Engine,
+        control: sa.Engine,
+        keyring: Keyring,
+        *,
+        run_id: str,
+        as_of: dt.date,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.engine = engine
+        self.control = control
+        self.keyring = keyring
+        self.run_id = run_id
+        self.as_of = as_of
+        self.batch_rows = batch_rows
+        self.progress = progress
+        self._tables: dict[str, sa.Table] = {}
+        self._specs: dict[str, dict[str, ColumnSpec]] = {}
+        self._batch_number = 0
+        self._secret = hmac.new(keyring.subject.secret, b"verification", hashlib.sha256).digest()
+        marker_metadata.create_all(engine)
+
+    # --- reflection -------------------------------------------------------------------------------------
+
+    def table(self, name: str) -> sa.Table:
+        if name not in self._tables:
+            table = sa.Table(name, sa.MetaData(), autoload_with=self.engine)
+            self._specs[name] = column_specs(table)
+            self._tables[name] = table
+        return self._tables[name]
+
+    def entry(self, table: str) -> TableEntry:
+        return self.config.catalog.table(self.source, table)
+
+    # --- the run ----------------------------------------------------------------------------------------
+
+    def apply(self, plan: Plan) -> ApplyResult:
+        result = ApplyResult(self.source)
+        result.recovered_batches = self.recover()
+        tables = [t for (s, t) in plan.entries if s == self.source]
+        self._checksum_held(plan, result.verification)
+        for table in children_first(self.engine, tables):
+            entries = plan.entries[(self.source, table)]
+            outcome = result.tables.setdefault(table, TableOutcome())
+            if entries.empty:
+                continue
+            self._scan_originals_before(table, entries, result.verification)
+            for batch in self._batches(entries):
+                self._apply_batch(table, batch, outcome, result.verification)
+                result.batches += 1
+                if self.progress is not None:
+                    self.progress(table, outcome.entries, len(entries))
+        return result
+
+    def _batches(self, entries: pd.DataFrame) -> Iterator[pd.DataFrame]:
+        """Batches of whole rows (all entries of a row stay together)."""
+        pks = entries["pk"].drop_duplicates().to_numpy()
+        for start in range(0, len(pks), self.batch_rows):
+            chunk = set(pks[start : start + self.batch_rows].tolist())
+            yield entries[entries["pk"].isin(chunk)]
+
+    def _ledger_rows(self, table: str, batch: pd.DataFrame, batch_id: str) -> list[dict[str, object]]:
+        policy = self.config.policy
+        now = dt.datetime.now(dt.UTC)
+        rows = []
+        for pk, subject, action, fields, purpose in zip(
+            batch["pk"], batch["subject"], batch["action"], batch["fields"], batch["purpose"], strict=True
+        ):
+            rule = policy.purposes[purpose]
+            rows.append(
+                {
+                    "run_id": self.run_id,
+                    "as_of": self.as_of,
+                    "rule": f"{purpose}: {rule.clock.value} + {rule.period}, then {rule.action.value}",
+                    "purpose": purpose,
+                    "legal_basis": rule.legal_basis[:250],
+                    "source": self.source,
+                    "table_name": table,
+                    "pk": str(pk),
+                    "subject": subject,
+                    "action": action,
+                    "fields": ",".join(fields),
+                    "key_id": self.keyring.active_id,
+                    "applied_at": now,
+                    "batch_id": batch_id,
+                    "status": PENDING,
+                }
+            )
+        return rows
+
+    def _apply_batch(self, table: str, batch: pd.DataFrame, outcome: TableOutcome, ver: Verification) -> None:
+        self._batch_number += 1
+        batch_id = str(uuid.uuid4())
+        with self.control.begin() as conn:
+            conn.execute(ledger.insert(), self._ledger_rows(table, batch, batch_id))
+        _fault("after_ledger", self._batch_number)
+        ops = _operations(batch)
+        self._execute(table, ops, batch_id, ver)
+        _fault("after_source", self._batch_number)
+        with self.control.begin() as conn:
+            conn.execute(ledger.update().where(ledger.c.batch_id == batch_id).values(status=DONE))
+        outcome.deleted += len(ops.deletes)
+        outcome.updated += len({pk for pks in [*ops.clears.values(), *ops.pseudonymise.values()] for pk in pks})
+        outcome.entries += len(batch)
+
+    def _execute(self, table_name: str, ops: _Ops, batch_id: str, ver: Verification | None) -> None:
+        table = self.table(table_name)
+        entry = self.entry(table_name)
+        pk_col = table.c[entry.pk]
+        specs = self._specs[table_name]
+        with self.engine.begin() as conn:
+            if ops.deletes:
+                conn.execute(sa.delete(table).where(pk_col.in_(ops.deletes)))
+                if ver is not None:
+                    ver.deleted.setdefault(table_name, []).extend(ops.deletes)
+            for fields, pks in ops.clears.items():
+                values = {f: self._cleared_value(table_name, f) for f in fields}
+                conn.execute(sa.update(table).where(pk_col.in_(pks)).values(**values))
+                if ver is not None:
+                    for f in fields:
+                        ver.cleared.setdefault(table_name, {}).setdefault(f, []).extend(pks)
+            for fields, pks in ops.pseudonymise.items():
+                self._pseudonymise(conn, table, entry, specs, list(fields), pks, ops.subjects)
+                if ver is not None:
+                    for f in fields:
+                        ver.changed.setdefault(table_name, {}).setdefault(f, []).extend(pks)
+            _fault("inside_source", self._batch_number)
+            conn.execute(marker.insert().values(batch_id=batch_id, applied_at=dt.datetime.now(dt.UTC)))
+
+    def _cleared_value(self, table: str, column: str) -> object:
+        spec = self._specs[table][column]
+        if spec.nullable:
+            return None
+        options = self.entry(table).columns[column].options
+        return constant_for(spec, options.get("value"))
+
+    def _pseudonymise(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        entry: TableEntry,
+        specs: dict[str, ColumnSpec],
+        fields: list[str],
+        pks: list[object],
+        subjects: dict[object, str],
+    ) -> None:
+        pk_col = table.c[entry.pk]
+        rows = conn.execute(
+            sa.select(pk_col, *(table.c[f] for f in fields)).where(pk_col.in_(pks)).with_for_update()
+        ).all()
+        if not rows:
+            return
+        frame = pd.DataFrame(rows, columns=["pk", *fields]).astype(object)
+        seeds = frame["pk"].map(subjects).astype(object)
+        names = self._own_names(conn, table.name, entry, frame["pk"].tolist())
+        new: dict[str, pd.Series] = {}
+        for f in fields:
+            col = entry.columns[f]
+            anonymizer = anonymizers.get(col.anonymizer)
+            spec = specs[f]
+            if anonymizer.name == "clear":
+                new[f] = pd.Series([self._cleared_value(table.name, f)] * len(frame), index=frame.index, dtype=object)
+                continue
+            ctx = Context(key=self.keyring.active, column=spec, seeds=seeds, own_names=names, options=col.options)
+            values = anonymizer(frame[f], ctx)
+            if spec.unique:
+                taken = self._collisions(conn, table, pk_col, f, values, pks)
+                if taken:
+                    ctx = Context(
+                        key=self.keyring.active,
+                        column=spec,
+                        seeds=seeds,
+                        own_names=names,
+                        options=col.options,
+                        taken=frozenset(taken),
+                    )
+                    values = anonymizer(frame[f], ctx)
+            new[f] = values.astype(object).where(values.notna(), None)
+        params = [
+            {"_pk": pk, **{f"_v_{f}": new[f].iat[i] for f in fields}} for i, pk in enumerate(frame["pk"].tolist())
+        ]
+        statement = (
+            sa.update(table).where(pk_col == sa.bindparam("_pk")).values(**{f: sa.bindparam(f"_v_{f}") for f in fields})
+        )
+        conn.execute(statement, params)
+
+    def _collisions(
+        self, conn: sa.Connection, table: sa.Table, pk_col: sa.Column, column: str, values: pd.Series, pks: list
+    ) -> set[str]:
+        """New values of a unique column that other rows already hold (checked only for this batch's values)."""
+        candidates = [v for v in values.dropna().unique().tolist()]
+        if not candidates:
+            return set()
+        found = conn.execute(
+            sa.select(table.c[column]).where(table.c[column].in_(candidates), pk_col.not_in(pks))
+        ).scalars()
+        return {str(v) for v in found}
+
+    def _own_names(self, conn: sa.Connection, table: str, entry: TableEntry, pks: list[object]) -> pd.Series | None:
+        """The person's name for scrubbing free text: a name column of the row or of its nearest ancestor."""
+        chain = self.config.catalog.parent_chain(self.source, table)
+        for depth, name in enumerate(chain):
+            candidates = [c for c, spec in self.entry(name).columns.items() if spec.category is Category.NAME]
+            if not candidates:
+                continue
+            tables = [self.table(t) for t in chain[: depth + 1]]
+            query = sa.select(tables[0].c[entry.pk], tables[-1].c[candidates[0]]).select_from(tables[0])
+            for child, parent in itertools.pairwise(tables):
+                link = self.entry(child.name).subject
+                query = query.join(parent, child.c[link.foreign_key] == parent.c[self.entry(parent.name).pk])
+            rows = dict(conn.execute(query.where(tables[0].c[entry.pk].in_(pks))).all())
+            return pd.Series([rows.get(pk) for pk in pks], dtype=object)
+        return None
+
+    # --- verification material --------------------------------------------------------------------------
+
+    def _checksum_held(self, plan: Plan, ver: Verification) -> None:
+        for (source, table), keys in plan.held_keys.items():
+            if source != self.source or keys.empty:
+                continue
+            sa_table = self.table(table)
+            pk_col = sa_table.c[self.entry(table).pk]
+            digests: dict[str, str] = {}
+            pks = keys.index.tolist()
+            with self.engine.connect() as conn:
+                for start in range(0, len(pks), 5000):
+                    chunk = pks[start : start + 5000]
+                    for row in conn.execute(sa.select(sa_table).where(pk_col.in_(chunk))):
+                        digests[str(row._mapping[pk_col.name])] = _row_digest(self._secret, tuple(row))
+            ver.held[table] = digests
+
+    def _scan_originals_before(self, table: str, entries: pd.DataFrame, ver: Verification) -> None:
+        """Keyed digests of the values about to be replaced, and how many other rows hold one of them.
+
+        Only for anonymisers that replace the whole value (tokens, surrogates, clearing): scrubbing and
+        generalising may rightly leave a value as it was.
+        """
+        updates = entries[entries["action"] != Action.DELETE.value]
+        if updates.empty:
+            return
+        sa_table = self.table(table)
+        pk_col = sa_table.c[self.entry(table).pk]
+        by_field: dict[str, list[object]] = defaultdict(list)
+        for pk, action, fields in zip(updates["pk"], updates["action"], updates["fields"], strict=True):
+            for f in fields:
+                if action == Action.CLEAR.value or self.entry(table).columns[f].anonymizer in REPLACING:
+                    by_field[f].append(pk)
+        with self.engine.connect() as conn:
+            for f, pks in by_field.items():
+                pks = list(dict.fromkeys(pks))
+                digests: dict[str, str] = {}
+                for start in range(0, len(pks), 5000):
+                    rows = conn.execute(sa.select(pk_col, sa_table.c[f]).where(pk_col.in_(pks[start : start + 5000])))
+                    digests.update({str(pk): _digest(self._secret, v) for pk, v in rows if v is not None})
+                ver.originals.setdefault(table, {})[f] = digests
+                holding = self.digests_of_column(conn, table, f, set(digests.values()))
+                ver.unchanged_holding.setdefault(table, {})[f] = sum(1 for pk in holding if pk not in digests)
+
+    def digests_of_column(self, conn: sa.Connection, table: str, column: str, wanted: set[str]) -> dict[str, str]:
+        """pk -> digest of every row whose value in `column` is one of the wanted digests (a streamed scan)."""
+        if not wanted:
+            return {}
+        sa_table = self.table(table)
+        pk_col = sa_table.c[self.entry(table).pk]
+        result = conn.execution_options(stream_results=True, yield_per=20_000).execute(
+            sa.select(pk_col, sa_table.c[column]).where(sa_table.c[column].is_not(None))
+        )
+        found = {}
+        for pk, value in result:
+            digest = _digest(self._secret, value)
+            if digest in wanted:
+                found[str(pk)] = digest
+        return found
+
+    # --- recovery ---------------------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Finish batches a killed run left pending: mark them done if the source committed, else re-apply."""
+        with self.control.connect() as conn:
+            pending = (
+                conn.execute(sa.select(ledger).where(ledger.c.source == self.source, ledger.c.status == PENDING))
+                .mappings()
+                .all()
+            )
+        if not pending:
+            return 0
+        by_batch: dict[str, list] = defaultdict(list)
+        for row in pending:
+            by_batch[row["batch_id"]].append(row)
+        with self.engine.connect() as conn:
+            committed = set(
+                conn.execute(sa.select(marker.c.batch_id).where(marker.c.batch_id.in_(list(by_batch)))).scalars()
+            )
+        for batch_id, rows in by_batch.items():
+            if batch_id not in committed:
+                for table, table_rows in _group(rows, "table_name").items():
+                    entries = pd.DataFrame(
+                        {
+                            "pk": [self._typed_pk(table, r["pk"]) for r in table_rows],
+                            "subject": [r["subject"] for r in table_rows],
+                            "action": [r["action"] for r in table_rows],
+                            "fields": [tuple(f for f in r["fields"].split(",") if f) for r in table_rows],
+                        }
+                    )
+                    self._execute_recovery(table, entries, batch_id)
+            with self.control.begin() as conn:
+                conn.execute(ledger.update().where(ledger.c.batch_id == batch_id).values(status=DONE))
+        return len(by_batch)
+
+    def _execute_recovery(self, table: str, entries: pd.DataFrame, batch_id: str) -> None:
+        """Re-apply a batch under its original id (a batch holds rows of one table)."""
+        self._execute(table, _operations(entries), batch_id, None)
+
+    def _typed_pk(self, table: str, pk: str) -> object:
+        kind = self._specs_for(table)[self.entry(table).pk].kind
+        return int(pk) if kind == "integer" else pk
+
+    def _specs_for(self, table: str) -> dict[str, ColumnSpec]:
+        self.table(table)
+        return self._specs[table]
+
+
+def _group(rows: list, key: str) -> dict[str, list]:
+    grouped: dict[str, list] = defaultdict(list)
+    for row in rows:
+        grouped[row[key]].append(row)
+    return grouped
+
+
+def verify(applier: SourceApplier, result: ApplyResult) -> list[str]:
+    """Problems found after apply (empty when everything is as planned); messages hold no values."""
+    problems: list[str] = []
+    ver = result.verification
+    with applier.engine.connect() as conn:
+        for table, pks in ver.deleted.items():
+            sa_table = applier.table(table)
+            pk_col = sa_table.c[applier.entry(table).pk]
+            left = sum(
+                conn.execute(sa.select(sa.func.count()).where(pk_col.in_(pks[i : i + 5000]))).scalar_one()
+                for i in range(0, len(pks), 5000)
+            )
+            if left:
+                problems.append(f"{applier.source}.{table}: {left} rows planned for deletion are still there")
+        for table, fields in ver.cleared.items():
+            sa_table = applier.table(table)
+            pk_col = sa_table.c[applier.entry(table).pk]
+            for f, pks in fields.items():
+                expected = applier._cleared_value(table, f)
+                condition = sa_table.c[f].is_not(None) if expected is None else sa_table.c[f] != expected
+                bad = sum(
+                    conn.execute(
+                        sa.select(sa.func.count()).where(pk_col.in_(pks[i : i + 5000]), condition)
+                    ).scalar_one()
+                    for i in range(0, len(pks), 5000)
+                )
+                if bad:
+                    problems.append(f"{applier.source}.{table}.{f}: {bad} rows planned to be cleared are not")
+        for table, fields in ver.originals.items():
+            for f, own in fields.items():
+                holding = applier.digests_of_column(conn, table, f, set(own.values()))
+                kept_own = sum(1 for pk, digest in holding.items() if own.get(pk) == digest)
+                others = sum(1 for pk in holding if pk not in own)
+                if kept_own:
+                    problems.append(f"{applier.source}.{table}.{f}: {kept_own} changed rows still hold their value")
+                if others > ver.unchanged_holding[table][f]:
+                    problems.append(
+                        f"{applier.source}.{table}.{f}: {others - ver.unchanged_holding[table][f]} more unchanged "
+                        "rows hold an original value than before apply"
+                    )
+        for table, digests in ver.held.items():
+            sa_table = applier.table(table)
+            pk_col = sa_table.c[applier.entry(table).pk]
+            now: dict[str, str] = {}
+            pks = [applier._typed_pk(table, pk) for pk in digests]
+            for i in range(0, len(pks), 5000):
+                for row in conn.execute(sa.select(sa_table).where(pk_col.in_(pks[i : i + 5000]))):
+                    now[str(row._mapping[pk_col.name])] = _row_digest(applier._secret, tuple(row))
+            changed = sum(1 for pk, d in digests.items() if now.get(pk) != d)
+            if changed:
+                problems.append(f"{applier.source}.{table}: {changed} held rows changed during apply")
+    return problems

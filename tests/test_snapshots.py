@@ -1,0 +1,269 @@
+"""The real daily job on a demo estate, per backend: snapshots count every row, and Dagster stores no raw value.
+
+The design's first rule is that the engine is not a new leak: whatever Dagster keeps (pickled asset outputs,
+the event log, compute logs, metadata) must not hold an e-mail, name, phone, address or free text of the
+sources. The scan below looks for every personal value of the estate, byte for byte, in every file Dagster
+wrote.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import pickle
+import re
+import sqlite3
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from retention.catalog import Category
+from retention.demo.schema import DEMO_SOURCES
+from tests.databases import ServerDatabases
+
+ANCHOR = dt.date(2025, 6, 1)
+PEOPLE = 150
+SEED = 23
+CATALOG_FILE = Path(__file__).resolve().parent.parent / "config" / "catalog.yaml"
+SECRET = hashlib.sha256(b"retention test key for the snapshot leak scan").digest()
+MIN_NEEDLE = 6
+TOKEN = re.compile(r"^[epc]:[0-9a-f]{32}$")
+
+
+def catalog_columns() -> dict[str, dict[str, dict[str, str]]]:
+    """source -> table -> personal-data column -> category, read from the YAML itself (not the loaded model)."""
+    raw = yaml.safe_load(CATALOG_FILE.read_text(encoding="utf-8"))
+    return {
+        source: {
+            table: {col: spec["category"] for col, spec in (entry.get("columns") or {}).items()}
+            for table, entry in src["tables"].items()
+        }
+        for source, src in raw["sources"].items()
+    }
+
+
+def as_text(value: object) -> str:
+    """The text a value would have if it leaked: dates as ISO dates, everything else as str()."""
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def personal_values(urls: dict[str, str]) -> dict[str, str]:
+    """Every distinct non-null value of every catalogued personal-data column (and lower-cased e-mails).
+
+    Maps the value to where it came from, for the failure message. Values shorter than MIN_NEEDLE characters
+    (postal codes, scores) are too generic to search for.
+    """
+    found: dict[str, str] = {}
+    for source, tables in catalog_columns().items():
+        engine = sa.create_engine(urls[source])
+        try:
+            with engine.connect() as conn:
+                for table, columns in tables.items():
+                    t = sa.Table(table, sa.MetaData(), autoload_with=engine)
+                    for column, category in columns.items():
+                        rows = conn.execute(sa.select(t.c[column]).where(t.c[column].is_not(None)).distinct())
+                        for (value,) in rows:
+                            text = as_text(value)
+                            variants = [text]
+                            if category == Category.EMAIL:
+                                variants += [text.lower(), text.strip().lower()]
+                            for variant in variants:
+                                if len(variant) >= MIN_NEEDLE:
+                                    found.setdefault(variant, f"{source}.{table}.{column}")
+        finally:
+            engine.dispose()
+    return found
+
+
+def needle_patterns(value: str) -> list[re.Pattern[bytes]]:
+    """The byte forms a leaked value would take: UTF-8 (pickles, SQLite, logs) and JSON's \\u escapes.
+
+    A value made only of digits (a phone like 12345678) must stand alone: inside a longer number (a float
+    timestamp in the event log) it is not that value.
+    """
+    forms = {value.encode(), json.dumps(value)[1:-1].encode()}
+    if value.isdigit():
+        alone = (rb"(?<!\d)(?<!\d\.)", rb"(?!\d)(?!\.\d)")
+        return [re.compile(alone[0] + re.escape(form) + alone[1]) for form in forms]
+    return [re.compile(re.escape(form)) for form in forms]
+
+
+def sqlite_text(path: Path) -> bytes:
+    """All text and blob cells of a SQLite file, reassembled (a long value may span overflow pages on disk)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return b""
+    parts: list[bytes] = []
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for name in names:
+            for row in conn.execute(f'SELECT * FROM "{name}"'):
+                for cell in row:
+                    if isinstance(cell, str):
+                        parts.append(cell.encode())
+                    elif isinstance(cell, bytes):
+                        parts.append(cell)
+    except sqlite3.DatabaseError:
+        return b""
+    finally:
+        conn.close()
+    return b"\0".join(parts)
+
+
+def stored_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` as raw bytes, plus the reassembled cells of every SQLite file."""
+    out: dict[str, bytes] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        out[str(path.relative_to(folder))] = data
+        if data.startswith(b"SQLite format 3\0"):
+            out[f"{path.relative_to(folder)} (cells)"] = sqlite_text(path)
+    return out
+
+
+def find_leaks(values: dict[str, str], files: dict[str, bytes]) -> list[str]:
+    """`value (from column) in file` for every value found; empty when nothing leaked."""
+    blob = b"\n\0\n".join(files.values())
+    leaks = []
+    for value, origin in values.items():
+        for pattern in needle_patterns(value):
+            if pattern.search(blob):
+                where = [name for name, data in files.items() if pattern.search(data)]
+                leaks.append(f"{value!r} (from {origin}) in {where}")
+                break
+    return leaks
+
+
+def count_rows(url: str) -> dict[str, int]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                table: conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one()
+                for table in sa.inspect(engine).get_table_names()
+            }
+    finally:
+        engine.dispose()
+
+
+def primary_keys(url: str, table: str, pk: str) -> list[int]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text(f"SELECT {pk} FROM {table} ORDER BY {pk}")).scalars())
+    finally:
+        engine.dispose()
+
+
+def metadata_table_counts(text: str) -> dict[str, int]:
+    """The `tables` Markdown metadata of a snapshot materialization: | table | rows |."""
+    counts = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[1].isdigit():
+            counts[cells[0]] = int(cells[1])
+    return counts
+
+
+def point_engine_at(monkeypatch: pytest.MonkeyPatch, urls: dict[str, str], control_url: str, var: Path) -> None:
+    """Environment of a non-demo run: the catalog's URL variables, a key from the environment, a private var/."""
+    for source, url in urls.items():
+        monkeypatch.setenv(f"RETENTION_{source.upper()}_URL", url)
+    monkeypatch.setenv("RETENTION_CONTROL_URL", control_url)
+    monkeypatch.setenv("RETENTION_KEY", "k1:" + base64.b64encode(SECRET).decode())
+    monkeypatch.delenv("RETENTION_KEY_FILE", raising=False)
+    monkeypatch.setenv("RETENTION_VAR", str(var))
+    monkeypatch.setenv("DAGSTER_HOME", str(var / "dagster"))
+
+
+def test_leak_scanner_finds_planted_values(tmp_path: Path) -> None:
+    """The scan must be able to fail: values hidden in a pickle, a SQLite cell, escaped JSON and a log are found."""
+    (tmp_path / "frame.pkl").write_bytes(pickle.dumps(pd.DataFrame({"v": ["anna.hansen@example.dk"]})))
+    conn = sqlite3.connect(tmp_path / "log.db")
+    conn.execute("CREATE TABLE t (body TEXT)")
+    conn.execute("INSERT INTO t VALUES (?)", ("x" * 5000 + "Vestergade 12, 8000 Aarhus C" + "y" * 5000,))
+    conn.commit()
+    conn.close()
+    (tmp_path / "event.json").write_text(json.dumps({"name": "Søren Ærø"}))
+    (tmp_path / "run.out").write_text("called 87654321 about it; at 1748779234.12345678")
+    values = {
+        "anna.hansen@example.dk": "a",
+        "Vestergade 12, 8000 Aarhus C": "b",
+        "Søren Ærø": "c",
+        "87654321": "d",
+        "12345678": "e",
+        "not.there@example.dk": "f",
+    }
+    leaks = find_leaks(values, stored_bytes(tmp_path))
+    assert [leak.split(" (from")[0] for leak in leaks] == [
+        "'anna.hansen@example.dk'",
+        "'Vestergade 12, 8000 Aarhus C'",
+        "'Søren Ærø'",
+        "'87654321'",
+    ]
+
+
+@pytest.mark.servers
+def test_daily_job_snapshots_every_row_and_stores_no_personal_value(
+    databases: ServerDatabases, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Run the real Dagster job in-process on a generated estate and inspect everything it stored."""
+    from retention.demo.generator import generate_demo_estate
+
+    urls = {source: databases.new_url(source) for source in DEMO_SOURCES}
+    generate_demo_estate(urls, people=PEOPLE, seed=SEED, anchor=ANCHOR)
+    point_engine_at(monkeypatch, urls, databases.new_url("control"), tmp_path / "var")
+    # read before the run: the job applies its plan, so afterwards rows are gone and values replaced
+    in_db = {source: count_rows(url) for source, url in urls.items()}
+    catalog = yaml.safe_load(CATALOG_FILE.read_text(encoding="utf-8"))
+    keys = {
+        (source, table): primary_keys(urls[source], table, entry["primary_key"][0])
+        for source in DEMO_SOURCES
+        for table, entry in catalog["sources"][source]["tables"].items()
+    }
+    values = personal_values(urls)
+
+    from pipelines.runner import run_daily
+
+    result = run_daily(ANCHOR, confirm_large_plan=True)
+    failures = [e.message for e in result.all_events if e.is_failure]
+    assert result.success, failures
+
+    materialized = {
+        tuple(e.asset_key.path): e.event_specific_data.materialization
+        for e in result.get_asset_materialization_events()
+    }
+    assert {("snapshot", s) for s in DEMO_SOURCES} | {("retention_plan",)} <= set(materialized)
+    for source in DEMO_SOURCES:
+        tables = catalog["sources"][source]["tables"]
+        assert set(tables) <= set(in_db[source])
+        expected = {table: in_db[source][table] for table in tables}
+        assert all(n > 0 for n in expected.values()), expected
+        metadata = materialized[("snapshot", source)].metadata
+        assert metadata_table_counts(metadata["tables"].value) == expected
+        assert metadata["rows"].value == sum(expected.values())
+        # the stored output itself, through the job's IO manager: the same rows, key for key
+        stored = result.asset_value(dg.AssetKey(["snapshot", source]))
+        assert {t: s.rows for t, s in stored.items()} == expected
+        for table in tables:
+            frame = stored[table].frame
+            assert frame["pk"].tolist() == keys[(source, table)], f"{source}.{table}"
+            for column in (c for c in frame.columns if c.startswith("id:")):
+                tokens = frame[column].dropna()
+                assert tokens.map(lambda v: bool(TOKEN.match(v))).all(), f"{source}.{table}.{column}"
+
+    dagster_home = tmp_path / "var" / "dagster"
+    files = stored_bytes(dagster_home)
+    assert any(name.startswith("storage/snapshot/") for name in files), sorted(files)
+    assert any(name.startswith("history/") for name in files), sorted(files)
+    assert len(values) > 500, "the estate should give hundreds of personal values to look for"
+    secrets = {base64.b64encode(SECRET).decode(): "RETENTION_KEY"}
+    assert find_leaks({**values, **secrets}, files) == []
+    assert SECRET not in b"".join(files.values()), "the raw key bytes are stored by Dagster"
