@@ -6,18 +6,12 @@ import dagster as dg
 
 from assets.snapshots import snapshot_asset_key
 from pipelines.resources import EstateResource
-from retention.control import (
-    ensure_schema,
-    load_activity,
-    load_done,
-    load_holds,
-    load_known_subjects,
-    save_activity,
-)
+from retention.control import ensure_schema, load_done, load_holds
+from retention.pipeline import index_subjects
 from retention.planning import Plan, check_guard, plan_retention
 from retention.reporting import plan_markdown
 from retention.snapshot import SourceSnapshot
-from retention.subjects import SubjectIndex, build_subject_index
+from retention.subjects import SubjectIndex
 from retention.tagging import Tagged, tag_records
 
 SUBJECT_INDEX = dg.AssetKey(["subject_index"])
@@ -45,13 +39,7 @@ def build_planning_assets(sources: list[str], partitions: dg.PartitionsDefinitio
         context: dg.AssetExecutionContext, estate: EstateResource, **snapshots: SourceSnapshot
     ) -> dg.Output[SubjectIndex]:
         by_source = {name.removeprefix("snapshot_"): snap for name, snap in snapshots.items()}
-        control = estate.estate.control
-        ensure_schema(control)
-        remembered = load_activity(control)
-        index = build_subject_index(
-            estate.config.catalog, by_source, estate.subject_key, load_known_subjects(control), remembered
-        )
-        save_activity(control, index.last_interaction, remembered)
+        index = index_subjects(estate.config, by_source, estate.subject_key, estate.estate.control)
         in_several = int((index.subjects["sources"] > 1).sum())
         context.log.info(f"{len(index.subjects)} subjects, {in_several} in more than one database")
         return dg.Output(

@@ -74,6 +74,14 @@ subject_activity = sa.Table(
 )
 
 
+subject_tokens = sa.Table(
+    "subject_tokens",
+    metadata,
+    sa.Column("token", sa.String(40), primary_key=True),
+    sa.Column("subject", sa.String(40), nullable=False, index=True),
+)
+
+
 def ensure_schema(engine: sa.Engine) -> None:
     metadata.create_all(engine)
 
@@ -112,6 +120,28 @@ def save_activity(engine: sa.Engine, latest: pd.Series, remembered: pd.Series) -
                 .where(subject_activity.c.subject == sa.bindparam("_s"))
                 .values(last_interaction=sa.bindparam("_t")),
                 [{"_s": s, "_t": t.to_pydatetime()} for s, t in later.items()],
+            )
+
+
+def load_token_subjects(engine: sa.Engine) -> dict[str, str]:
+    """Identifier token -> subject key from earlier runs (keyed tokens only, never raw identifiers)."""
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(subject_tokens.c.token, subject_tokens.c.subject)).all())
+
+
+def save_token_subjects(engine: sa.Engine, current: dict[str, str], remembered: dict[str, str]) -> None:
+    """Remember each token's subject, so a person keeps their subject key when rows come and go."""
+    new = [{"token": t, "subject": s} for t, s in current.items() if t not in remembered]
+    moved = [{"_t": t, "_s": s} for t, s in current.items() if t in remembered and remembered[t] != s]
+    with engine.begin() as conn:
+        for start in range(0, len(new), 10_000):
+            conn.execute(subject_tokens.insert(), new[start : start + 10_000])
+        if moved:
+            conn.execute(
+                subject_tokens.update()
+                .where(subject_tokens.c.token == sa.bindparam("_t"))
+                .values(subject=sa.bindparam("_s")),
+                moved,
             )
 
 

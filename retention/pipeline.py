@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
+from anonymizers.keys import Key
 from retention.config import EstateConfig
 from retention.control import (
     ensure_schema,
@@ -13,7 +16,9 @@ from retention.control import (
     load_done,
     load_holds,
     load_known_subjects,
+    load_token_subjects,
     save_activity,
+    save_token_subjects,
 )
 from retention.estate import Estate
 from retention.keys import Keyring
@@ -31,6 +36,19 @@ class PlanningResult:
     plan: Plan
 
 
+def index_subjects(
+    config: EstateConfig, snapshots: Mapping[str, SourceSnapshot], key: Key, control: sa.Engine
+) -> SubjectIndex:
+    """Build the subject index with what earlier runs remembered, and remember what this one saw."""
+    ensure_schema(control)
+    activity = load_activity(control)
+    tokens = load_token_subjects(control)
+    index = build_subject_index(config.catalog, snapshots, key, load_known_subjects(control), activity, tokens)
+    save_activity(control, index.last_interaction, activity)
+    save_token_subjects(control, index.tokens, tokens)
+    return index
+
+
 def compute_plan(
     config: EstateConfig,
     estate: Estate,
@@ -46,12 +64,7 @@ def compute_plan(
         snapshots[source] = snapshot_source(engine, config.catalog, source, keyring.subject, config.policy.timezone)
     say("subject index")
     assert estate.control is not None
-    ensure_schema(estate.control)
-    remembered = load_activity(estate.control)
-    index = build_subject_index(
-        config.catalog, snapshots, keyring.subject, load_known_subjects(estate.control), remembered
-    )
-    save_activity(estate.control, index.last_interaction, remembered)
+    index = index_subjects(config, snapshots, keyring.subject, estate.control)
     say("tagging")
     tagged = tag_records(config.catalog, config.policy, snapshots, index)
     say("planning")

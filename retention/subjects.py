@@ -8,7 +8,7 @@ groups; each group's subject key is keyed from its smallest token, so it stays t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ class SubjectIndex:
 
     rows: dict[TableId, pd.Series]
     subjects: pd.DataFrame
+    tokens: dict[str, str] = field(default_factory=dict, repr=False)  # identifier token -> subject key
 
     def subject_of(self, source: str, table: str) -> pd.Series:
         return self.rows[(source, table)]
@@ -77,8 +78,13 @@ def _identifier_groups(
     snapshots: Mapping[str, SourceSnapshot],
     key: Key,
     known: Mapping[TableId, pd.DataFrame],
-) -> dict[TableId, pd.Series]:
-    """Subject keys of every row of the tables that carry identifiers."""
+    token_subjects: Mapping[str, str],
+) -> tuple[dict[TableId, pd.Series], dict[str, str]]:
+    """Subject keys of every row of the tables that carry identifiers, and each token's subject key.
+
+    A token an earlier run saw is tied to the subject it had then, so a person keeps their key when the row
+    that gave the group its smallest token is deleted.
+    """
     tables: list[tuple[TableId, pd.DataFrame, list[str]]] = []
     for source, table, entry in catalog.tables():
         if entry.subject.identifiers:
@@ -96,12 +102,18 @@ def _identifier_groups(
     row_arr = np.concatenate(row_ids) if row_ids else np.array([], dtype=np.int64)
     token_arr = np.concatenate(tokens) if tokens else np.array([], dtype=object)
     codes, uniques = pd.factorize(token_arr)
-    n = n_rows + len(uniques)
-    graph = coo_matrix((np.ones(len(row_arr), dtype=np.int8), (row_arr, codes + n_rows)), shape=(n, n))
+    uniq = np.asarray(uniques, dtype=object)
+    linked = [(i, KNOWN + token_subjects[u]) for i, u in enumerate(uniq.tolist()) if u in token_subjects]
+    all_codes, all_names = pd.factorize(np.concatenate([uniq, np.array([n for _, n in linked], dtype=object)]))
+    sources = np.concatenate([row_arr, n_rows + np.array([i for i, _ in linked], dtype=np.int64)])
+    targets = np.concatenate([n_rows + codes, n_rows + all_codes[len(uniq) :]])
+    n = n_rows + len(all_names)
+    graph = coo_matrix((np.ones(len(sources), dtype=np.int8), (sources, targets)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
-    # anchor of a component: its smallest token; rows without any token anchor on themselves
+    # anchor of a component: its smallest token (a known subject first); rows without tokens anchor on themselves
     token_labels = labels[n_rows:]
-    anchors = pd.Series(np.asarray(uniques, dtype=object)).groupby(token_labels).min()
+    names = pd.Series(np.asarray(all_names, dtype=object))
+    anchors = names.groupby(token_labels).min()
     row_labels = labels[:n_rows]
     result: dict[TableId, pd.Series] = {}
     subject_cache: dict[str, str] = {}
@@ -116,7 +128,16 @@ def _identifier_groups(
                 subject_cache[a] = a[len(KNOWN) :] if a.startswith(KNOWN) else subject_key(key, a)
         keys = anchor.map(subject_cache).to_numpy()
         result[table_id] = pd.Series(keys, index=frame["pk"].to_numpy(), dtype=object, name="subject")
-    return result
+    component_anchor = pd.Series(token_labels[: len(uniq)]).map(anchors)
+    for a in component_anchor.unique():
+        if a not in subject_cache:
+            subject_cache[a] = a[len(KNOWN) :] if a.startswith(KNOWN) else subject_key(key, a)
+    tokens = {
+        t: subject_cache[a]
+        for t, a in zip(uniq.tolist(), component_anchor.tolist(), strict=True)
+        if not t.startswith(KNOWN)
+    }
+    return result, tokens
 
 
 def build_subject_index(
@@ -125,10 +146,11 @@ def build_subject_index(
     key: Key,
     known: Mapping[TableId, pd.DataFrame] | None = None,
     remembered: pd.Series | None = None,
+    token_subjects: Mapping[str, str] | None = None,
 ) -> SubjectIndex:
     """`known[(source, table)]` (pk as text, subject, fields) lists rows the ledger changed; see `_with_known`.
     `remembered` holds each subject's latest interaction seen by earlier runs, which still counts."""
-    rows = _identifier_groups(catalog, snapshots, key, known or {})
+    rows, tokens = _identifier_groups(catalog, snapshots, key, known or {}, token_subjects or {})
     pending = [(s, t) for s, t, e in catalog.tables() if not e.subject.identifiers]
     while pending:
         progressed = False
@@ -167,4 +189,4 @@ def build_subject_index(
         subjects["last_interaction"] = subjects["last_interaction"].where(
             earlier.isna() | (subjects["last_interaction"] >= earlier), earlier
         )
-    return SubjectIndex(rows, subjects.reset_index())
+    return SubjectIndex(rows, subjects.reset_index(), tokens)
