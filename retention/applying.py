@@ -220,20 +220,27 @@ class SourceApplier:
             yield entries[entries["pk"].isin(chunk)]
 
     def _ledger_rows(self, table: str, batch: pd.DataFrame, batch_id: str) -> list[dict[str, object]]:
+        """One ledger row per entry. Entries may carry their own 'rule' and 'legal_basis' (subject requests);
+        otherwise both come from the policy's purpose."""
         policy = self.config.policy
         now = dt.datetime.now(dt.UTC)
+        own_rules = "rule" in batch.columns and "legal_basis" in batch.columns
         rows = []
-        for pk, subject, action, fields, purpose in zip(
-            batch["pk"], batch["subject"], batch["action"], batch["fields"], batch["purpose"], strict=True
+        for i, (pk, subject, action, fields, purpose) in enumerate(
+            zip(batch["pk"], batch["subject"], batch["action"], batch["fields"], batch["purpose"], strict=True)
         ):
-            rule = policy.purposes[purpose]
+            if own_rules:
+                rule, basis = str(batch["rule"].iat[i]), str(batch["legal_basis"].iat[i])
+            else:
+                p = policy.purposes[purpose]
+                rule, basis = f"{purpose}: {p.clock.value} + {p.period}, then {p.action.value}", p.legal_basis
             rows.append(
                 {
                     "run_id": self.run_id,
                     "as_of": self.as_of,
-                    "rule": f"{purpose}: {rule.clock.value} + {rule.period}, then {rule.action.value}",
+                    "rule": rule[:200],
                     "purpose": purpose,
-                    "legal_basis": rule.legal_basis[:250],
+                    "legal_basis": basis[:250],
                     "source": self.source,
                     "table_name": table,
                     "pk": str(pk),

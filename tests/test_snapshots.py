@@ -81,17 +81,21 @@ def personal_values(urls: dict[str, str]) -> dict[str, str]:
     return found
 
 
-def needle_patterns(value: str) -> list[re.Pattern[bytes]]:
+def needle_forms(value: str) -> list[bytes | re.Pattern[bytes]]:
     """The byte forms a leaked value would take: UTF-8 (pickles, SQLite, logs) and JSON's \\u escapes.
 
     A value made only of digits (a phone like 12345678) must stand alone: inside a longer number (a float
     timestamp in the event log) it is not that value.
     """
-    forms = {value.encode(), json.dumps(value)[1:-1].encode()}
+    forms = list(dict.fromkeys([value.encode(), json.dumps(value)[1:-1].encode()]))
     if value.isdigit():
         alone = (rb"(?<!\d)(?<!\d\.)", rb"(?!\d)(?!\.\d)")
         return [re.compile(alone[0] + re.escape(form) + alone[1]) for form in forms]
-    return [re.compile(re.escape(form)) for form in forms]
+    return list(forms)
+
+
+def occurs(form: bytes | re.Pattern[bytes], data: bytes) -> bool:
+    return form in data if isinstance(form, bytes) else form.search(data) is not None
 
 
 def sqlite_text(path: Path) -> bytes:
@@ -129,13 +133,13 @@ def stored_bytes(folder: Path) -> dict[str, bytes]:
 
 
 def find_leaks(values: dict[str, str], files: dict[str, bytes]) -> list[str]:
-    """`value (from column) in file` for every value found; empty when nothing leaked."""
+    """`value (from column) in files` for every value found; empty when nothing leaked."""
     blob = b"\n\0\n".join(files.values())
     leaks = []
     for value, origin in values.items():
-        for pattern in needle_patterns(value):
-            if pattern.search(blob):
-                where = [name for name, data in files.items() if pattern.search(data)]
+        for form in needle_forms(value):
+            if occurs(form, blob):
+                where = [name for name, data in files.items() if occurs(form, data)]
                 leaks.append(f"{value!r} (from {origin}) in {where}")
                 break
     return leaks
