@@ -12,18 +12,19 @@ import unicodedata
 from collections.abc import Callable, Sequence
 
 MAX_ATTEMPTS = 64
+_LETTERS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "ł": "l", "þ": "th"})
 
 
 def collation_key(value: str) -> str:
-    """A comparison key at least as coarse as common database collations.
+    """A comparison key that errs on the coarse side of case- and accent-insensitive collations.
 
-    MariaDB's default collations ignore case, accents and trailing spaces, so "Åse " and "ase" clash in a
-    UNIQUE index there. Treating them as equal here costs an extra suffix now and then and never a failed
-    write.
+    MariaDB's `*_ci` collations ignore case, accents and trailing spaces, so "Åse " and "ase" clash in a
+    UNIQUE index there. Treating more values as equal here costs an extra suffix now and then; treating
+    fewer as equal would cost a failed write.
     """
     if value.isascii():
         return value.lower().rstrip()
-    folded = unicodedata.normalize("NFKD", value.casefold())
+    folded = unicodedata.normalize("NFKD", value.casefold().translate(_LETTERS))
     return "".join(ch for ch in folded if not unicodedata.combining(ch)).rstrip()
 
 

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.planning import RETENTION_PLAN
+from pipelines.progress import progress_message
 from pipelines.resources import EstateResource
 from retention.applying import ApplyResult, SourceApplier, verify
 from retention.planning import Plan
@@ -52,7 +53,7 @@ def _build_forsource(source: str, partitions: dg.PartitionsDefinition) -> list:
         retention_plan: Plan,
     ) -> dg.Output[ApplyResult]:
         applier = _applier(estate, source, context.run_id, retention_plan.as_of)
-        applier.progress = lambda table, done, total: context.log.debug(f"{source}.{table}: {done}/{total}")
+        applier.progress = lambda table, done, total: context.log.debug(progress_message(table, done, total))
         result = applier.apply(retention_plan)
         lines = ["| table | rows deleted | rows updated | ledger entries |", "|---|---:|---:|---:|"]
         lines += [f"| {t} | {o.deleted} | {o.updated} | {o.entries} |" for t, o in result.tables.items()]

@@ -12,6 +12,7 @@ from assets.applying import build_apply_assets
 from assets.planning import build_planning_assets
 from assets.snapshots import build_snapshot_asset
 from pipelines.partitions import daily_partitions
+from pipelines.progress import progress_logger
 from pipelines.resources import EstateResource
 from retention import settings
 from retention.config import load_config
@@ -52,6 +53,7 @@ def build_definitions(catalog_path: str | None = None, policy_path: str | None =
         jobs=[daily_job],
         schedules=[nightly_retention],
         resources={"estate": EstateResource(catalog_path=catalog_path, policy_path=policy_path)},
+        loggers={"console": dg.colored_console_logger, "progress": progress_logger},
     )
 
 

@@ -33,7 +33,7 @@ def run_daily(
     job = defs.resolve_job_def(DAILY_JOB)
     run_config = {
         "ops": {"retention_plan": {"config": {"confirm_large_plan": confirm_large_plan}}},
-        "loggers": {"console": {"config": {"log_level": log_level}}},
+        "loggers": {"console": {"config": {"log_level": log_level}}, "progress": {}},
     }
     with local_instance() as instance:
         return job.execute_in_process(

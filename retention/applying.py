@@ -194,10 +194,25 @@ class SourceApplier:
 
     # --- the run ----------------------------------------------------------------------------------------
 
+    def check_anonymizers(self, tables: list[str]) -> None:
+        """Fail before the first batch if an anonymiser cannot serve its column with the active key."""
+        for table in tables:
+            self.table(table)
+            for name, col in self.entry(table).columns.items():
+                try:
+                    anonymizers.get(col.anonymizer).check(
+                        self._specs[table][name], col.options, key_id=self.keyring.active_id
+                    )
+                except ValueError as exc:
+                    raise ValueError(
+                        f"{self.config.catalog_file}: sources.{self.source}.tables.{table}.columns.{name}: {exc}"
+                    ) from None
+
     def apply(self, plan: Plan) -> ApplyResult:
         result = ApplyResult(self.source)
         result.recovered_batches = self.recover()
         tables = [t for (s, t) in plan.entries if s == self.source]
+        self.check_anonymizers(tables)
         self._checksum_held(plan, result.verification)
         for table in children_first(self.engine, tables):
             entries = plan.entries[(self.source, table)]

@@ -17,6 +17,7 @@ from typing import Annotated
 import sqlalchemy as sa
 import typer
 from rich.console import Console
+from rich.progress import TaskID
 
 from retention import settings
 from retention.config import ConfigError, EstateConfig, check_against_database, load_config
@@ -63,12 +64,13 @@ def check_config() -> None:
     config = _config()
     try:
         estate = Estate.connect(config.catalog)
-    except EstateError as exc:
+        keyring, _ = load_keyring(demo=is_demo(config.catalog))
+    except (EstateError, KeyError_) as exc:
         raise _fail(str(exc)) from None
     problems, warnings = [], []
     try:
         for source, engine in estate.sources.items():
-            found, warned = check_against_database(config, source, engine)
+            found, warned = check_against_database(config, source, engine, key_id=keyring.active_id)
             problems += found
             warnings += warned
     finally:
@@ -184,12 +186,38 @@ def run(
 
 
 def _run_daily(day: dt.date, confirm_large_plan: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from pipelines.progress import listen
     from pipelines.runner import run_daily
     from pipelines.summary import print_run_summary
 
     started = time.perf_counter()
-    with console.status(f"running the daily job for {day}"):
-        result = run_daily(day, confirm_large_plan=confirm_large_plan)
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=console, transient=True) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def show(kind: str, name: str, done: int, total: int) -> None:
+            if kind == "STEP_START":
+                tasks[name] = progress.add_task(name, total=None)
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and name in tasks:
+                progress.update(tasks[name], total=1, completed=1, description=f"{name} ({kind[5:].lower()})")
+            elif kind == "PROGRESS":
+                step = name.split(":", 1)[0]
+                if step in tasks:
+                    progress.update(tasks[step], total=total, completed=done, description=name)
+
+        stop = listen(show)
+        try:
+            result = run_daily(day, confirm_large_plan=confirm_large_plan)
+        finally:
+            stop()
     print_run_summary(console, result, day, time.perf_counter() - started)
     if not result.success:
         raise typer.Exit(code=1)

@@ -303,8 +303,12 @@ def column_specs(table: sa.Table) -> dict[str, anonymizers.ColumnSpec]:
     }
 
 
-def check_against_database(config: EstateConfig, source: str, engine: sa.Engine) -> tuple[list[Problem], list[Problem]]:
-    """Reflect one source and compare; returns (problems, warnings). Warnings list unclassified columns."""
+def check_against_database(
+    config: EstateConfig, source: str, engine: sa.Engine, *, key_id: str | None = None
+) -> tuple[list[Problem], list[Problem]]:
+    """Reflect one source and compare; returns (problems, warnings). Warnings list unclassified columns.
+
+    With the active key id, token lengths are checked exactly (the id is part of every token)."""
     cfile = config.catalog_file
     problems: list[Problem] = []
     warnings: list[Problem] = []
@@ -379,7 +383,7 @@ def check_against_database(config: EstateConfig, source: str, engine: sa.Engine)
             if anonymizer is None:
                 continue
             try:
-                anonymizer.check(specs[name], col.options)
+                anonymizer.check(specs[name], col.options, key_id=key_id)
             except ValueError as exc:
                 kind = specs[name].kind
                 fitting = sorted(n for n, a in anonymizers.REGISTRY.items() if kind in a.kinds)

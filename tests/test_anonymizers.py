@@ -12,7 +12,6 @@ import pickle
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -393,6 +392,12 @@ def test_unique_with_a_tiny_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     assert run("surrogate_username", pd.Series(["x"] * n), seeds=seeds(n), column=ColumnSpec(unique=True)).is_unique
 
 
+def test_collation_key_is_coarse() -> None:
+    assert collation_key("Åse Ærø ") == collation_key("ase aero") == collation_key("ASE AERØ")
+    assert collation_key("Søren") == collation_key("soren")
+    assert collation_key("Jens") != collation_key("Jans")
+
+
 def test_unique_same_person_twice_and_collation() -> None:
     column = ColumnSpec(unique=True)
     values = pd.Series(["acct-1", "acct-2"])
@@ -408,17 +413,6 @@ def test_unique_impossible_fails_loudly() -> None:
     column = ColumnSpec(max_length=3, unique=True)
     with pytest.raises(ValueError, match="cannot find a unique name surrogate"):
         run("surrogate_name", pd.Series(["x"] * 5000), seeds=seeds(5000), column=column)
-
-
-def test_speed_of_tokens_and_surrogates() -> None:
-    n = 100_000
-    values, people = pd.Series([f"user{i}@example.dk" for i in range(n)]), seeds(n)
-    run("surrogate_name", values.head(10), seeds=people.head(10))
-    for name in ("token", "surrogate_name", "surrogate_email", "surrogate_phone"):
-        started = time.perf_counter()
-        out = run(name, values, seeds=people)
-        assert time.perf_counter() - started < 2.0, name
-        assert len(out) == n
 
 
 # --- generalisation ---------------------------------------------------------------------------------------
