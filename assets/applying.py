@@ -23,6 +23,7 @@ def _applier(estate: EstateResource, source: str, run_id: str, as_of) -> SourceA
         estate.keyring,
         run_id=run_id,
         as_of=as_of,
+        batch_rows=estate.apply_batch_rows,
     )
 
 

@@ -1,5 +1,6 @@
 """The estate as a Dagster resource: validated configuration, one engine per source, the control database."""
 
+import os
 from functools import cached_property
 
 import dagster as dg
@@ -17,6 +18,8 @@ class EstateResource(dg.ConfigurableResource):
 
     catalog_path: str = str(settings.catalog_path())
     policy_path: str = str(settings.policy_path())
+    apply_batch_rows: int = int(os.environ.get("RETENTION_BATCH_ROWS", "2000"))
+    """Rows per apply batch (one transaction each); memory of the apply step grows with this, not the table."""
 
     _estate: Estate | None = PrivateAttr(default=None)
     _keyring: Keyring | None = PrivateAttr(default=None)

@@ -1,0 +1,322 @@
+"""Properties of planning on random in-memory shops: holds, deadlines, monotony over days, determinism.
+
+The snapshots are built in memory the way `snapshot_table` builds them (same column layout, identifier tokens,
+`has:` flags and UTC timestamps from naive local times); `test_in_memory_snapshots_match_snapshot_table`
+checks that against the real reader, so the properties speak about what the engine really sees.
+Policies vary too: every purpose's action and period is drawn, the clocks stay those of the shop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from retention.catalog import IdentifierKind
+from retention.config import EstateConfig, load_config
+from retention.identity import tokenise_series
+from retention.planning import Holds, Plan, plan_retention
+from retention.policy import Action
+from retention.snapshot import SourceSnapshot, TableSnapshot, snapshot_source, to_utc
+from retention.subjects import SubjectIndex, build_subject_index
+from retention.tagging import Tagged, tag_records
+from retention.timeutil import end_of_day
+from tests.mini_estate import KEYRING, shop_catalog, shop_metadata, shop_policy
+
+SOURCE = "crm"
+PURPOSES = ("service", "security", "bookkeeping", "newsletter", "special")
+PERIODS = ("0 days", "30 days", "6 months", "13 months", "2 years", "3 years", "5 years")
+EMAILS = ("anna@example.dk", " Anna@Example.DK", "bo@example.dk", "cy@example.dk", "BO@example.dk ")
+PHONES = ("+45 12 34 56 78", "12345678", "87654321", "0045 8765 4321", "11 22 33 44")
+FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# ---------------------------------------------------------------------------------------------- the shop
+
+
+@dataclass(frozen=True)
+class ShopRows:
+    """Raw rows as the database would hold them; `restricted` / `claimed` name people and subs rows whose
+    subject has a restriction or a legal claim."""
+
+    people: list[dict[str, Any]]
+    orders: list[dict[str, Any]]
+    subs: list[dict[str, Any]]
+    restricted: frozenset[tuple[str, int]]
+    claimed: frozenset[tuple[str, int]]
+
+
+class Configs:
+    """Loaded shop configurations by policy variant, through the real loader (files in a temporary folder)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._loaded: dict[tuple[tuple[str, str, str], ...], EstateConfig] = {}
+
+    def get(self, variant: tuple[tuple[str, str, str], ...] = ()) -> EstateConfig:
+        if variant not in self._loaded:
+            folder = self.folder / f"v{len(self._loaded)}"
+            folder.mkdir()
+            overrides = {f"purposes.{p}": {"action": action, "period": period} for p, action, period in variant}
+            (folder / "catalog.yaml").write_text(yaml.safe_dump(shop_catalog("sqlite://", "sqlite://")))
+            (folder / "policy.yaml").write_text(yaml.safe_dump(shop_policy(**overrides)))
+            self._loaded[variant] = load_config(folder / "catalog.yaml", folder / "policy.yaml")
+        return self._loaded[variant]
+
+
+@pytest.fixture(scope="module")
+def configs(tmp_path_factory: pytest.TempPathFactory) -> Configs:
+    return Configs(tmp_path_factory.mktemp("shop-configs"))
+
+
+def _optional(strategy: st.SearchStrategy[Any], none_share: int = 4) -> st.SearchStrategy[Any]:
+    """Mostly a value, sometimes missing (one in `none_share`)."""
+    return st.one_of(st.none(), *[strategy] * (none_share - 1))
+
+
+moments = st.datetimes(min_value=dt.datetime(2012, 1, 1), max_value=dt.datetime(2032, 12, 31)).map(
+    lambda m: m.replace(microsecond=0)
+)
+days = st.dates(min_value=dt.date(2012, 1, 1), max_value=dt.date(2032, 12, 31))
+as_of_days = st.dates(min_value=dt.date(2011, 6, 1), max_value=dt.date(2042, 12, 31))
+policy_variants = st.lists(
+    st.tuples(st.sampled_from(PURPOSES), st.sampled_from([a.value for a in Action]), st.sampled_from(PERIODS)),
+    max_size=4,
+    unique_by=lambda v: v[0],
+).map(lambda v: tuple(sorted(v)))
+
+
+@st.composite
+def shop_rows(draw: st.DrawFn) -> ShopRows:
+    n_people = draw(st.integers(0, 7))
+    people = [
+        {
+            "id": i,
+            "email": draw(_optional(st.sampled_from(EMAILS))),
+            "phone": draw(_optional(st.sampled_from(PHONES), 2)),
+            "password": draw(_optional(st.just("hash"), 2)),
+            "note": draw(_optional(st.just("likes yoga"), 2)),
+            "created_at": draw(_optional(moments)),
+            "last_seen": draw(_optional(moments)),
+        }
+        for i in range(1, n_people + 1)
+    ]
+    orders = []
+    if people:
+        orders = [
+            {
+                "id": 100 + i,
+                "person_id": draw(st.integers(1, n_people)),
+                "invoice_date": draw(_optional(days, 6)),
+                "billing_name": draw(_optional(st.just("P. Hansen"), 3)),
+                "amount": 5,
+            }
+            for i in range(draw(st.integers(0, 6)))
+        ]
+    subs = [
+        {
+            "id": 200 + i,
+            "email": draw(_optional(st.sampled_from(EMAILS))),
+            "phone": draw(_optional(st.sampled_from(PHONES), 2)),
+            "consent_at": draw(_optional(moments)),
+            "unsubscribed_at": draw(_optional(moments, 2)),
+            "course_end": draw(_optional(days, 2)),
+        }
+        for i in range(draw(st.integers(0, 5)))
+    ]
+    person_rows = [("people", p["id"]) for p in people] + [("subs", s["id"]) for s in subs]
+    chosen = st.sampled_from(person_rows) if person_rows else st.nothing()
+    restricted = draw(st.frozensets(chosen, max_size=2)) if person_rows else frozenset()
+    claimed = draw(st.frozensets(chosen, max_size=1)) if person_rows else frozenset()
+    return ShopRows(people, orders, subs, restricted, claimed)
+
+
+# ------------------------------------------------------------------------------- in-memory snapshots
+
+
+def _snapshot(
+    config: EstateConfig, table_name: str, rows: list[dict[str, Any]], date_only: frozenset[str]
+) -> TableSnapshot:
+    """What `snapshot_table` returns for these rows: the same select list, conversions and column order."""
+    entry = config.catalog.table(SOURCE, table_name)
+    refs = {"ref:person_id": "people"} if table_name == "orders" else {}
+    dated = entry.timestamp_columns()
+    selected: list[tuple[str, str]] = [(entry.pk, "pk")]
+    if entry.subject.foreign_key:
+        selected.append((entry.subject.foreign_key, "fk"))
+    selected += [(name[4:], name) for name in refs]
+    selected += [(col, f"id:{kind.value}") for kind, col in entry.subject.identifiers.items()]
+    selected += [(col, f"has:{col}") for col in entry.columns]
+    selected += [(col, col) for col in dated]
+    columns = [alias for _, alias in selected]
+    records = [
+        tuple(r.get(col) is not None if alias.startswith("has:") else r.get(col) for col, alias in selected)
+        for r in sorted(rows, key=lambda r: r[entry.pk])
+    ]
+    frame = pd.DataFrame(records, columns=columns)
+    tz = config.policy.timezone
+    for kind in entry.subject.identifiers:
+        frame[f"id:{kind.value}"] = tokenise_series(KEYRING.subject, IdentifierKind(kind), frame[f"id:{kind.value}"])
+    for col in dated:
+        frame[col] = to_utc(frame[col], tz)
+    for col in entry.columns:
+        frame[f"has:{col}"] = frame[f"has:{col}"].astype(bool)
+    return TableSnapshot(frame[columns], date_only, refs)
+
+
+def in_memory_snapshots(config: EstateConfig, rows: ShopRows) -> dict[str, SourceSnapshot]:
+    return {
+        SOURCE: {
+            "people": _snapshot(config, "people", rows.people, frozenset()),
+            "orders": _snapshot(config, "orders", rows.orders, frozenset({"invoice_date"})),
+            "subs": _snapshot(config, "subs", rows.subs, frozenset({"course_end"})),
+        }
+    }
+
+
+@dataclass
+class Planned:
+    config: EstateConfig
+    snapshots: dict[str, SourceSnapshot]
+    index: SubjectIndex
+    tagged: Tagged
+    holds: Holds
+
+
+def prepare(config: EstateConfig, rows: ShopRows) -> Planned:
+    snapshots = in_memory_snapshots(config, rows)
+    index = build_subject_index(config.catalog, snapshots, KEYRING.subject)
+
+    def subjects(named: frozenset[tuple[str, int]]) -> frozenset[str]:
+        return frozenset(index.subject_of(SOURCE, table)[pk] for table, pk in named)
+
+    tagged = tag_records(config.catalog, config.policy, snapshots, index)
+    return Planned(config, snapshots, index, tagged, Holds(subjects(rows.restricted), subjects(rows.claimed)))
+
+
+def plan_for(p: Planned, day: dt.date) -> Plan:
+    return plan_retention(p.config.catalog, p.config.policy, p.tagged, day, holds=p.holds)
+
+
+def planned_rows(plan: Plan) -> set[tuple[str, int]]:
+    return {(table, int(pk)) for (_, table), frame in plan.entries.items() for pk in frame["pk"]}
+
+
+# -------------------------------------------------------------------------------------------- tests
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=shop_rows())
+def test_in_memory_snapshots_match_snapshot_table(configs: Configs, tmp_path: Path, rows: ShopRows) -> None:
+    """The builder the properties rely on gives exactly what the real reader gives from a database."""
+    url = f"sqlite:///{tmp_path / f'{uuid.uuid4().hex}.db'}"
+    engine = sa.create_engine(url)
+    try:
+        md = shop_metadata()
+        md.create_all(engine)
+        with engine.begin() as conn:
+            for name in ("people", "orders", "subs"):
+                table_rows = getattr(rows, name)
+                if table_rows:
+                    conn.execute(
+                        md.tables[name].insert(),
+                        [{c.name: r.get(c.name) for c in md.tables[name].c} for r in table_rows],
+                    )
+        config = configs.get()
+        real = snapshot_source(engine, config.catalog, SOURCE, KEYRING.subject, config.policy.timezone)
+    finally:
+        engine.dispose()
+    built = in_memory_snapshots(config, rows)[SOURCE]
+    assert set(real) == set(built)
+    for table, snap in real.items():
+        assert built[table].date_only == snap.date_only, table
+        assert built[table].refs == snap.refs, table
+        pd.testing.assert_frame_equal(built[table].frame, snap.frame, obj=table)
+
+
+@FAST
+@given(rows=shop_rows(), variant=policy_variants, day=as_of_days)
+def test_held_rows_are_never_planned(configs: Configs, rows: ShopRows, variant: Any, day: dt.date) -> None:
+    p = prepare(configs.get(variant), rows)
+    plan = plan_for(p, day)
+    end = end_of_day(day, p.config.policy.timezone)
+    held_subjects = p.holds.restricted | p.holds.legal_claim
+    expected_held = 0
+    for (source, table), t in p.tagged.items():
+        frame = t.frame
+        held = frame["subject"].isin(held_subjects)
+        if table == "orders":
+            # the voucher is held while its bookkeeping deadline has not passed, or has no deadline at all
+            held |= ~(frame["deadline:bookkeeping"] < end).fillna(False)
+        expected_held += int(held.sum())
+        held_pks = set(frame.loc[held, "pk"].astype(int))
+        planned = set(plan.entries[(source, table)]["pk"].astype(int))
+        assert not planned & held_pks, f"held {table} rows planned: {sorted(planned & held_pks)}"
+    assert sum(sum(h.values()) for h in plan.held.values()) == expected_held
+
+
+@FAST
+@given(rows=shop_rows(), variant=policy_variants, day=as_of_days)
+def test_nothing_is_planned_before_its_deadline(configs: Configs, rows: ShopRows, variant: Any, day: dt.date) -> None:
+    """Each entry's own deadline has passed; a deleted row has no live purpose; no live purpose loses a field."""
+    p = prepare(configs.get(variant), rows)
+    plan = plan_for(p, day)
+    end = end_of_day(day, p.config.policy.timezone)
+    for (source, table), entries in plan.entries.items():
+        t = p.tagged[(source, table)]
+        by_pk = t.frame.set_index("pk")
+        entry = p.config.catalog.table(source, table)
+        for row in entries.itertuples():
+            assert pd.notna(row.deadline) and row.deadline < end, (table, row)
+            assert row.deadline == by_pk.loc[row.pk, f"deadline:{row.purpose}"], (table, row)
+            live = [q for q in t.purposes if not by_pk.loc[row.pk, f"deadline:{q}"] < end]
+            if row.action == Action.DELETE.value:
+                assert not live, f"{table} {row.pk} deleted while {live} still live"
+            else:
+                needed = {f for q in live for f in entry.columns_needed_by(q)}
+                assert not set(row.fields) & needed, f"{table} {row.pk}: {row.fields} still needed by {live}"
+
+
+@FAST
+@given(rows=shop_rows(), variant=policy_variants, day=as_of_days, later=st.integers(1, 4000))
+def test_a_row_due_on_a_day_is_due_on_every_later_day(
+    configs: Configs, rows: ShopRows, variant: Any, day: dt.date, later: int
+) -> None:
+    p = prepare(configs.get(variant), rows)
+    due = planned_rows(plan_for(p, day))
+    for k in sorted({1, later}):
+        still = planned_rows(plan_for(p, day + dt.timedelta(days=k)))
+        assert due <= still, f"due on {day}, not on {day + dt.timedelta(days=k)}: {sorted(due - still)}"
+
+
+def assert_same_plan(first: Plan, second: Plan) -> None:
+    assert first.as_of == second.as_of
+    assert list(first.entries) == list(second.entries)
+    for tid, entries in first.entries.items():
+        pd.testing.assert_frame_equal(entries, second.entries[tid], obj=f"{tid}")
+    assert first.held == second.held
+    assert first.undated == second.undated
+    assert first.table_rows == second.table_rows
+
+
+@FAST
+@given(rows=shop_rows(), variant=policy_variants, day=as_of_days)
+def test_planning_twice_gives_the_same_plan(configs: Configs, rows: ShopRows, variant: Any, day: dt.date) -> None:
+    """Planning reads its inputs only: twice on the same tags, or on fresh tags, the plan is the same."""
+    p = prepare(configs.get(variant), rows)
+    before = {tid: t.frame.copy() for tid, t in p.tagged.items()}
+    first = plan_for(p, day)
+    for tid, frame in before.items():
+        pd.testing.assert_frame_equal(p.tagged[tid].frame, frame, obj=f"tagged {tid} after planning")
+    assert_same_plan(first, plan_for(p, day))
+    again = prepare(p.config, rows)
+    assert again.holds == p.holds
+    assert_same_plan(first, plan_for(again, day))
