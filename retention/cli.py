@@ -268,3 +268,7 @@ def keys_rotate(
         raise _fail(f"{path}: key file not found; create one with `retention keys init --file {path}`")
     new_id = rotate_key_file(path)
     console.print(f"{path}: new pseudonyms now use key {new_id}")
+
+
+if __name__ == "__main__":
+    app()
