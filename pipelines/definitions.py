@@ -10,12 +10,18 @@ import dagster as dg
 
 from assets.applying import build_apply_assets
 from assets.planning import build_planning_assets
+from assets.quality import build_quality_definitions
+from assets.report import build_report_asset
+from assets.requests import build_suppression_asset
 from assets.snapshots import build_snapshot_asset
 from pipelines.partitions import daily_partitions
 from pipelines.progress import progress_logger
+from pipelines.requests import subject_request_job
 from pipelines.resources import EstateResource
 from retention import settings
 from retention.config import load_config
+from sensors.alerts import build_alert_sensor
+from sensors.requests import build_request_sensor
 
 DAILY_JOB = "daily_retention"
 
@@ -29,6 +35,9 @@ def build_definitions(catalog_path: str | None = None, policy_path: str | None =
     assets = [build_snapshot_asset(s, partitions) for s in sources]
     assets += build_planning_assets(sources, partitions)
     assets += build_apply_assets(sources, partitions)
+    assets += build_quality_definitions(sources, partitions)
+    assets.append(build_report_asset(sources, partitions))
+    assets.append(build_suppression_asset(sources, partitions))
 
     daily_job = dg.define_asset_job(
         DAILY_JOB,
@@ -50,8 +59,12 @@ def build_definitions(catalog_path: str | None = None, policy_path: str | None =
 
     return dg.Definitions(
         assets=assets,
-        jobs=[daily_job],
+        jobs=[daily_job, subject_request_job],
         schedules=[nightly_retention],
+        sensors=[
+            build_request_sensor(catalog_path, policy_path, DAILY_JOB),
+            build_alert_sensor(daily_job, catalog_path, policy_path),
+        ],
         resources={"estate": EstateResource(catalog_path=catalog_path, policy_path=policy_path)},
         loggers={"console": dg.colored_console_logger, "progress": progress_logger},
     )

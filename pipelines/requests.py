@@ -6,7 +6,6 @@ on the local instance. Tags name the request and the person's key, so the sensor
 apart; nothing the run logs or stores holds an identifier.
 """
 
-from __future__ import annotations
 
 from collections.abc import Mapping
 

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import TaskID
 
 from retention import settings
+from retention.cli_requests import replay_command, request_app
 from retention.config import ConfigError, EstateConfig, check_against_database, load_config
 from retention.estate import Estate, EstateError, is_demo
 from retention.keys import KeyError_, create_key_file, load_keyring, rotate_key_file
@@ -28,6 +29,8 @@ from retention.planning import Plan
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 keys_app = typer.Typer(no_args_is_help=True, help="Create and rotate the secret keys.")
 app.add_typer(keys_app, name="keys")
+app.add_typer(request_app, name="request")
+app.command("replay")(replay_command)
 console = Console()
 err = Console(stderr=True)
 
@@ -183,6 +186,22 @@ def run(
     """Run the daily job for a day through Dagster (in-process, on the local instance)."""
     _config()
     _run_daily(_day(as_of), confirm_large_plan)
+
+
+@app.command()
+def report(as_of: AsOf = None) -> None:
+    """Write the compliance report of a day (HTML and Markdown, under var/reports) and print where it is."""
+    from assets.report import report_for_day
+
+    _config()
+    day = _day(as_of)
+    try:
+        files, notes = report_for_day(day)
+    except (KeyError_, EstateError) as exc:
+        raise _fail(str(exc)) from None
+    for note in notes:
+        console.print(f"[dim]{note}[/]")
+    console.print(f"compliance report for {day}: {files.html} (Markdown: {files.markdown})")
 
 
 def _run_daily(day: dt.date, confirm_large_plan: bool) -> None:
