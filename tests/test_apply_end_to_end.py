@@ -7,6 +7,7 @@ checksums of the vouchers still inside their bookkeeping period, and the ledger 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import os
@@ -24,7 +25,7 @@ from retention.estate import Estate
 from retention.keys import load_keyring
 from retention.pipeline import compute_plan
 from tests.databases import ServerDatabases
-from tests.test_snapshots import find_leaks, personal_values, point_engine_at
+from tests.test_snapshots import SECRET, find_leaks, personal_values, point_engine_at, stored_bytes
 
 ANCHOR = dt.date(2026, 3, 1)
 DAYS = [ANCHOR - dt.timedelta(days=500), ANCHOR, ANCHOR + dt.timedelta(days=200)]
@@ -147,6 +148,11 @@ def test_daily_runs_in_order_enforce_the_policy(
     # the ledger names rows by key and subject key only: no personal value of the estate is in it
     ledger_text = "\n".join(repr(tuple(r)) for r in rows).encode()
     assert find_leaks(values, {"ledger": ledger_text}) == []
+
+    # the key is in no file Dagster wrote (outputs, event log, compute logs) and not in the ledger
+    key_forms = [SECRET, SECRET.hex().encode(), base64.b64encode(SECRET)]
+    files = stored_bytes(tmp_path / "var" / "dagster") | {"ledger": ledger_text}
+    assert [name for name, data in files.items() if any(form in data for form in key_forms)] == []
 
     # running the last day again changes nothing and records nothing new
     digests = {source: table_digests(url) for source, url in urls.items()}
