@@ -25,9 +25,13 @@ def local_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
+PLAN_ONLY_GROUPS = ("snapshot", "plan")
+
+
 def run_daily(
-    as_of: dt.date, *, confirm_large_plan: bool = False, log_level: str = "WARNING"
+    as_of: dt.date, *, confirm_large_plan: bool = False, log_level: str = "WARNING", plan_only: bool = False
 ) -> dg.ExecuteInProcessResult:
+    """One day of the daily job; `plan_only` stops after the plan (a dry run, e.g. for backfills)."""
     from pipelines.definitions import DAILY_JOB, defs
 
     job = defs.resolve_job_def(DAILY_JOB)
@@ -36,6 +40,14 @@ def run_daily(
         "loggers": {"console": {"config": {"log_level": log_level}}, "progress": {}},
     }
     with local_instance() as instance:
+        selection = None
+        if plan_only:
+            graph = defs.resolve_asset_graph()
+            selection = [key for key in graph.get_all_asset_keys() if graph.get(key).group_name in PLAN_ONLY_GROUPS]
         return job.execute_in_process(
-            partition_key=as_of.isoformat(), instance=instance, run_config=run_config, raise_on_error=False
+            partition_key=as_of.isoformat(),
+            instance=instance,
+            run_config=run_config,
+            raise_on_error=False,
+            asset_selection=selection,
         )

@@ -8,9 +8,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from retention.settings import var_dir
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def expand_var(url: str | None) -> str | None:
+    """Default URLs may say `{var}` for the runtime-state folder (RETENTION_VAR, default var/)."""
+    return url.replace("{var}", str(var_dir())) if url else url
 
 
 class IdentifierKind(StrEnum):
@@ -107,7 +114,7 @@ class SourceEntry(Strict):
     tables: dict[str, TableEntry] = Field(min_length=1)
 
     def url(self) -> str | None:
-        return os.environ.get(self.url_env) or self.default_url
+        return os.environ.get(self.url_env) or expand_var(self.default_url)
 
 
 class Catalog(Strict):
@@ -140,4 +147,4 @@ class Catalog(Strict):
         return events
 
     def control_url(self) -> str | None:
-        return os.environ.get(self.control_url_env) or self.control_default_url
+        return os.environ.get(self.control_url_env) or expand_var(self.control_default_url)

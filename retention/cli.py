@@ -189,6 +189,35 @@ def run(
 
 
 @app.command()
+def backfill(
+    first: Annotated[dt.datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="first day, YYYY-MM-DD")],
+    last: Annotated[dt.datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="last day, YYYY-MM-DD")],
+    apply: Annotated[bool, typer.Option(help="run the whole daily job, not only snapshot to plan")] = False,
+    confirm_large_plan: Annotated[bool, typer.Option(help="confirm plans larger than the guard allows")] = False,
+) -> None:
+    """Materialise each day's partition in order: by default up to the plan (a dry run per day)."""
+    from pipelines.runner import run_daily
+
+    _config()
+    if last < first:
+        raise _fail(f"--to {last.date()} is before --from {first.date()}")
+    day = first.date()
+    while day <= last.date():
+        with console.status(f"{'running' if apply else 'planning'} {day}"):
+            result = run_daily(day, confirm_large_plan=confirm_large_plan, plan_only=not apply)
+        mats = {
+            e.materialization.asset_key.to_user_string(): e.materialization.metadata
+            for e in result.get_asset_materialization_events()
+        }
+        planned = mats.get("retention_plan", {}).get("planned_actions")
+        status = "[green]ok[/]" if result.success else "[bold red]failed[/]"
+        console.print(f"{day}: {status}, {planned.value if planned else 0} planned actions")
+        if not result.success:
+            raise typer.Exit(code=1)
+        day += dt.timedelta(days=1)
+
+
+@app.command()
 def report(as_of: AsOf = None) -> None:
     """Write the compliance report of a day (HTML and Markdown, under var/reports) and print where it is."""
     from assets.report import report_for_day
@@ -259,7 +288,7 @@ def demo(
     if not _demo_estate_exists(config):
         demo_estate(people=2000, seed=7, anchor=None, replace=False)
     else:
-        console.print("demo estate found under var/estate (remove var/ to start afresh)")
+        console.print(f"demo estate found under {settings.var_dir()}/estate (remove that folder to start afresh)")
     console.print(
         "[dim]the demo confirms the guard: its first run clears years of backlog at once, which a real "
         "first run would confirm explicitly[/]"

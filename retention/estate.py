@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from retention.catalog import Catalog
+from retention.catalog import Catalog, expand_var
 
 
 class EstateError(Exception):
@@ -69,6 +69,8 @@ class Estate:
 def is_demo(catalog: Catalog) -> bool:
     """The demo is the estate as shipped: every source on its default SQLite URL, none set by environment."""
     return all(
-        src.default_url is not None and src.url() == src.default_url and src.default_url.startswith("sqlite")
+        src.default_url is not None
+        and src.url() == expand_var(src.default_url)
+        and src.default_url.startswith("sqlite")
         for src in catalog.sources.values()
     )
