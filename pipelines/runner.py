@@ -6,7 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from retention import settings
 from retention.settings import var_dir
+from sensors.alerts import alert_failed_run
 
 DAGSTER_YAML = """# Local Dagster instance of the retention engine (SQLite storage under this folder).
 telemetry:
@@ -44,10 +46,16 @@ def run_daily(
         if plan_only:
             graph = defs.resolve_asset_graph()
             selection = [key for key in graph.get_all_asset_keys() if graph.get(key).group_name in PLAN_ONLY_GROUPS]
-        return job.execute_in_process(
+        result = job.execute_in_process(
             partition_key=as_of.isoformat(),
             instance=instance,
             run_config=run_config,
             raise_on_error=False,
             asset_selection=selection,
         )
+        if not result.success:
+            # no daemon watches an in-process run, so record the failure as the run-failure sensor would
+            run = instance.get_run_by_id(result.run_id)
+            if run is not None:
+                alert_failed_run(instance, run, str(settings.catalog_path()), str(settings.policy_path()))
+        return result

@@ -39,10 +39,10 @@ def print_run_summary(console: Console, result: dg.ExecuteInProcessResult, day: 
         console.print(f"\nplan as of {day}:\n{mats['retention_plan']['plan']}")
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
-            problems = evaluation.metadata.get("problems")
+            detail = evaluation.metadata.get("problems") or evaluation.metadata.get("summary")
             console.print(
                 f"[red]check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed[/]\n"
-                f"{problems.value if problems else ''}"
+                f"{detail.value if detail else ''}"
             )
     status = "[green]succeeded[/]" if result.success else "[bold red]failed[/]"
     console.print(f"\nthe daily job {status} in {seconds:.1f} s (run {result.run_id})")
@@ -53,7 +53,9 @@ def print_run_summary(console: Console, result: dg.ExecuteInProcessResult, day: 
                 while error is not None and error.cause is not None:
                     error = error.cause
                 console.print(f"[red]{event.step_key}[/]: {error.message.strip() if error else event.message}")
+    reports = settings.reports_dir()
     console.print(
-        "next: `make ui` opens the Dagster UI on this instance (assets, runs, metadata); "
+        f"next: the compliance report is {reports}/compliance-report-{day}.html and the Data Docs are under "
+        f"{reports}/data-docs/; `make ui` opens the Dagster UI on this instance (assets, checks, runs); "
         f"`retention plan --as-of {day}` prints the plan; the key and state are under {settings.var_dir()}/"
     )

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -157,12 +158,21 @@ def recent_alerts(engine: sa.Engine, *, since: dt.datetime | None = None, limit:
 
 
 def post_webhook(url: str, payload: dict[str, object], *, timeout: float = WEBHOOK_TIMEOUT_SECONDS) -> bool:
-    """POST JSON; True on a 2xx answer. Never raises: an alert must not turn into a second failure."""
+    """POST JSON; True on a 2xx answer. Never raises: an alert must not turn into a second failure.
+
+    Only http and https are used: urllib would also open file: and ftp: URLs.
+    """
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        log.warning("alert webhook URL is not an http(s) URL; nothing posted")
+        return False
     body = json.dumps(payload, ensure_ascii=True).encode()
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "retention-alerts"}
-    )
     try:
+        request = urllib.request.Request(
+            url,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "retention-alerts"},
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:
             ok = 200 <= response.status < 300
             if not ok:

@@ -11,7 +11,6 @@ Great Expectations is imported inside the functions: importing it takes seconds,
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -102,9 +101,13 @@ IDENTIFIER_MOSTLY = 0.95
 CLOCK_SKEW = dt.timedelta(minutes=15)
 KEEP_DAYS = 31
 """Validation results and their Data Docs pages older than this are removed, so the docs stay small."""
-INDEX_LIMIT = 300
+INDEX_LIMIT = 120
+"""The Data Docs index lists this many of the latest validations (about six daily runs); older pages stay."""
 FLAG_CHUNK_ROWS = 50_000
 DOCS_SITE = "retention"
+BOUND_PARAMETER = "future_bound"
+BOUND = {"$PARAMETER": BOUND_PARAMETER}
+"""The latest believable timestamp is a run parameter, so a suite stays the same from run to run."""
 
 # Row-level expectations render counts only: no partial list, so no failing value is ever rendered.
 COUNTS_ONLY: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
@@ -157,7 +160,7 @@ class CheckOutcome:
         if self.expectations == 0:
             return "nothing to check"
         if self.passed:
-            return f"{self.expectations} expectations met"
+            return f"{self.expectations} expectation{'s' if self.expectations != 1 else ''} met"
         return (
             f"{len(self.findings)} of {self.expectations} expectations failed: "
             + "; ".join(f.line() for f in self.findings[:5])
@@ -280,7 +283,6 @@ def snapshot_suites(
     source: str,
     snapshot: SourceSnapshot,
     flags: Mapping[str, pd.DataFrame | None],
-    bound: pd.Timestamp,
     replaced: Mapping[str, Mapping[str, set[str]]] | None = None,
 ) -> list[_Suite]:
     """One suite per table, generated from the catalog; each expectation is tagged with its check's name.
@@ -303,7 +305,7 @@ def snapshot_suites(
         ]
         for col in _not_in_future_columns(entry):
             frame[col] = raw[col]
-            expectations.append((FUTURE, ex.ExpectColumnValuesToBeBetween(column=col, max_value=bound)))
+            expectations.append((FUTURE, ex.ExpectColumnValuesToBeBetween(column=col, max_value=BOUND)))
         table_flags = flags.get(table)
         if table_flags is not None:
             for col in entry.timestamp_columns():
@@ -378,7 +380,7 @@ def schema_suite(catalog: Catalog, source: str, columns: Mapping[str, list[str]]
         (COLUMNS_EXIST, ex.ExpectColumnDistinctValuesToContainSet(column="column", value_set=named)),
         (COLUMNS_CLASSIFIED, ex.ExpectColumnValuesToBeInSet(column="column", value_set=named)),
     ]
-    return _Suite(f"schema.{source}", "(all tables)", frame, expectations)
+    return _Suite(f"schema.{source}", "all_tables", frame, expectations)
 
 
 def _context() -> EphemeralDataContext:
@@ -426,36 +428,51 @@ def _context() -> EphemeralDataContext:
             }
         },
     )
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
 def _run_suites(
-    suites: list[_Suite], checks: tuple[CheckDef, ...], datasource: str, run_name: str, result_format: dict[str, Any]
+    suites: list[_Suite],
+    checks: tuple[CheckDef, ...],
+    datasource: str,
+    run_name: str,
+    result_format: dict[str, Any],
+    parameters: dict[str, Any] | None = None,
+    *,
+    render: bool = True,
 ) -> QualityRun:
-    """Validate every suite, fold the results into one outcome per check, and build their Data Docs pages."""
+    """Validate every suite, fold the results into one outcome per check, and build their Data Docs pages.
+
+    Suites hold only what the catalog decides (run-dependent values such as the future bound are parameters),
+    so a suite is stored and its page rendered again only when the catalog changed.
+    """
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     started = time.perf_counter()
     context = _context()
     pandas_source = context.data_sources.add_pandas(datasource)
     run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC))
     outcomes = {c.name: CheckOutcome(c) for c in checks}
+    changed = []
     for suite_def in suites:
         batch = pandas_source.add_dataframe_asset(suite_def.table).add_batch_definition_whole_dataframe("snapshot")
-        expectations = []
         for check, expectation in suite_def.expectations:
             expectation.meta = {**(expectation.meta or {}), "check": check}
-            expectations.append(expectation)
             outcomes[check].expectations += 1
-        suite = context.suites.add_or_update(gx.ExpectationSuite(name=suite_def.name, expectations=expectations))
+        suite = _stored_suite(context, suite_def.name, [e for _, e in suite_def.expectations])
+        if suite is None:
+            expectations = [e for _, e in suite_def.expectations]
+            suite = context.suites.add_or_update(gx.ExpectationSuite(name=suite_def.name, expectations=expectations))
+            changed.append(suite_def.name)
         validation = context.validation_definitions.add(
             gx.ValidationDefinition(name=suite_def.name, data=batch, suite=suite)
         )
         result = validation.run(
-            batch_parameters={"dataframe": suite_def.frame}, result_format=result_format, run_id=run_id
+            batch_parameters={"dataframe": suite_def.frame},
+            expectation_parameters=parameters,
+            result_format=result_format,
+            run_id=run_id,
         )
         for item in result.results:
             if item.success:
@@ -473,8 +490,28 @@ def _run_suites(
                     detail="could not be evaluated" if _raised(item.exception_info) else "",
                 )
             )
-    docs = _build_docs(context, [s.name for s in suites], run_name, ExpectationSuiteIdentifier)
-    return QualityRun(outcomes, [s.name for s in suites], time.perf_counter() - started, docs)
+    if render or any(not o.passed for o in outcomes.values()):
+        _build_docs(context, [s.name for s in suites], changed, run_id)
+    index = data_docs_index()
+    return QualityRun(
+        outcomes, [s.name for s in suites], time.perf_counter() - started, index if index.exists() else None
+    )
+
+
+def _expectation_terms(configurations: Iterable[Any]) -> list[tuple[str, str, str]]:
+    return sorted((c.type, repr(sorted(c.kwargs.items())), repr(c.meta)) for c in configurations)
+
+
+def _stored_suite(context: Any, name: str, expectations: list[Expectation]) -> Any:
+    """The stored suite when it already holds exactly these expectations, else None."""
+    from great_expectations.exceptions import DataContextError
+
+    try:
+        stored = context.suites.get(name)
+    except DataContextError:
+        return None
+    wanted = _expectation_terms(e.configuration for e in expectations)
+    return stored if _expectation_terms(e.configuration for e in stored.expectations) == wanted else None
 
 
 def _raised(info: Any) -> bool:
@@ -487,15 +524,27 @@ def _raised(info: Any) -> bool:
     return bool(getattr(info, "raised_exception", False))
 
 
-def _build_docs(context: Any, suites: list[str], run_name: str, suite_id: Any) -> Path | None:
-    """Render this step's validation pages and the index; drop results older than KEEP_DAYS first."""
+def _page(*parts: str) -> Path:
+    return data_docs_dir().joinpath(*parts[:-1]) / f"{parts[-1]}.html"
+
+
+def _build_docs(context: Any, suites: list[str], changed: list[str], run_id: Any) -> None:
+    """Render this step's validation pages, pages still missing (a step that did not render its own), suite
+    pages that changed or are missing, and the index. Results older than KEEP_DAYS are dropped first."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
     prune_quality_history()
-    store = context.validation_results_store
-    keys = [k for k in store.list_keys() if getattr(k.run_id, "run_name", None) == run_name]
-    identifiers = [*keys, *(suite_id(name=s) for s in suites)]
-    context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers)
-    index = data_docs_index()
-    return index if index.exists() else None
+    keys = [
+        k
+        for k in context.validation_results_store.list_keys()
+        if k.run_id.to_tuple() == run_id.to_tuple() or not _page("validations", *k.to_tuple()).exists()
+    ]
+    pages = [
+        ExpectationSuiteIdentifier(name=s)
+        for s in suites
+        if s in changed or not _page("expectations", *s.split(".")).exists()
+    ]
+    context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[*keys, *pages])
 
 
 def prune_quality_history(keep_days: int = KEEP_DAYS) -> int:
@@ -518,19 +567,25 @@ def prune_quality_history(keep_days: int = KEEP_DAYS) -> int:
 
 
 def replaced_identifiers(control: sa.Engine, catalog: Catalog, source: str) -> dict[str, dict[str, set[str]]]:
-    """Per table and identifier column, the keys of rows whose identifier the ledger says the engine replaced."""
-    from retention.control import ensure_schema, load_known_subjects
+    """Per table and identifier column, the keys of rows whose identifier the ledger says the engine replaced.
 
+    Only tables that link to people by identifiers are asked for, and only the ledger's kept rows.
+    """
+    from retention.control import ensure_schema, ledger
+
+    tables = {t: set(e.subject.identifiers.values()) for t, e in catalog.sources[source].tables.items()}
+    tables = {t: cols for t, cols in tables.items() if cols}
+    if not tables:
+        return {}
     ensure_schema(control)
+    query = sa.select(ledger.c.table_name, ledger.c.pk, ledger.c.fields).where(
+        ledger.c.source == source, ledger.c.action != "delete", ledger.c.table_name.in_(sorted(tables))
+    )
     out: dict[str, dict[str, set[str]]] = {}
-    for (src, table), known in load_known_subjects(control).items():
-        if src != source or table not in catalog.sources[source].tables:
-            continue
-        columns = set(catalog.table(source, table).subject.identifiers.values())
-        for column in columns:
-            keys = {str(pk) for pk, fields in zip(known["pk"], known["fields"], strict=True) if column in fields}
-            if keys:
-                out.setdefault(table, {})[column] = keys
+    with control.connect() as conn:
+        for table, pk, fields in conn.execute(query):
+            for column in tables[table] & set(fields.split(",")):
+                out.setdefault(table, {}).setdefault(column, set()).add(str(pk))
     return out
 
 
@@ -554,15 +609,25 @@ def check_snapshot(
         unread = [c for c in entry.timestamp_columns() if frame[c].isna().any()]
         flags[table] = source_flags(engine, table, entry, unread)
     bound = future_bound(as_of, config.policy.timezone, now)
-    suites = snapshot_suites(catalog, source, snapshot, flags, bound, replaced)
-    return _run_suites(suites, SNAPSHOT_CHECKS, f"snapshot_{source}", run_name, COUNTS_ONLY)
+    suites = snapshot_suites(catalog, source, snapshot, flags, replaced)
+    parameters = {BOUND_PARAMETER: bound.isoformat()}
+    return _run_suites(suites, SNAPSHOT_CHECKS, f"snapshot_{source}", run_name, COUNTS_ONLY, parameters)
 
 
 def check_schema(config: EstateConfig, source: str, columns: Mapping[str, list[str]], *, run_name: str) -> QualityRun:
-    """Run the schema checks of one source on its reflected columns; adds which names are missing or unknown."""
+    """Run the schema checks of one source on its reflected columns; adds which names are missing or unknown.
+
+    Its Data Docs page is rendered by the source's snapshot checks, which run next, to save a build per source;
+    a failing schema renders at once (the snapshot may not be readable then).
+    """
     catalog = config.catalog
     run = _run_suites(
-        [schema_suite(catalog, source, columns)], SCHEMA_CHECKS, f"schema_{source}", run_name, NAMES_SHOWN
+        [schema_suite(catalog, source, columns)],
+        SCHEMA_CHECKS,
+        f"schema_{source}",
+        run_name,
+        NAMES_SHOWN,
+        render=False,
     )
     present = {f"{t}.{c}" for t, cols in columns.items() for c in cols}
     named = {f"{t}.{c}" for t, e in catalog.sources[source].tables.items() for c in named_columns(e)}

@@ -75,7 +75,9 @@ def snapshot_table(
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: Callable[[int], None] | None = None,
+    where: Callable[[sa.Table], sa.ColumnElement[bool]] | None = None,
 ) -> TableSnapshot:
+    """`where` limits the rows read (a subject request reads one person's rows by their keys)."""
     table = sa.Table(table_name, sa.MetaData(), autoload_with=engine)
     dated = entry.timestamp_columns()
     date_only = frozenset(c for c in dated if column_kind(table.c[c].type) == "date")
@@ -93,6 +95,8 @@ def snapshot_table(
         *(table.c[col] for col in dated),
     ]
     select = sa.select(*selected).order_by(table.c[entry.pk])
+    if where is not None:
+        select = select.where(where(table))
     columns = [c.name for c in selected]
 
     def convert(chunk: pd.DataFrame) -> pd.DataFrame:

@@ -113,7 +113,9 @@ def _identifier_groups(
     # anchor of a component: its smallest token (a known subject first); rows without tokens anchor on themselves
     token_labels = labels[n_rows:]
     names = pd.Series(np.asarray(all_names, dtype=object))
-    anchors = names.groupby(token_labels).min()
+    smallest = pd.DataFrame({"label": token_labels, "name": names}).sort_values(["label", "name"])
+    smallest = smallest.drop_duplicates("label")  # sorting beats a per-group min over strings by far
+    anchors = pd.Series(smallest["name"].to_numpy(), index=smallest["label"].to_numpy())
     row_labels = labels[:n_rows]
     result: dict[TableId, pd.Series] = {}
     subject_cache: dict[str, str] = {}
@@ -177,7 +179,7 @@ def build_subject_index(
         snap = snapshots[source][table]
         last = interaction_moments(snap, entry.interactions)
         moments.append(
-            pd.DataFrame({"subject": rows[(source, table)].to_numpy(), "moment": last.to_numpy(), "source": source})
+            pd.DataFrame({"subject": rows[(source, table)].to_numpy(), "moment": last.array, "source": source})
         )
     everything = pd.concat(moments, ignore_index=True)
     subjects = everything.groupby("subject", sort=True).agg(

@@ -1,8 +1,6 @@
 """The run-failure sensor of the daily job: every failed run, failed step and failed blocking check is recorded
 in the control database (the compliance report lists them) and posted to RETENTION_ALERT_WEBHOOK if set."""
 
-from __future__ import annotations
-
 import datetime as dt
 
 import dagster as dg
@@ -63,9 +61,21 @@ def control_engine(catalog_path: str, policy_path: str) -> sa.Engine | None:
     return make_engine(url, create_sqlite_dir=True) if url else None
 
 
-def build_alert_sensor(
-    job: dg.UnresolvedAssetJobDefinition | dg.JobDefinition, catalog_path: str, policy_path: str
-) -> dg.SensorDefinition:
+def alert_failed_run(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, catalog_path: str, policy_path: str
+) -> list[Alert]:
+    """Record and post the alerts of a failed run; returns the new ones. What the sensor does, callable by
+    whatever runs the job without a daemon watching (an in-process run from the CLI)."""
+    alerts = run_alerts(instance, run)
+    engine = control_engine(catalog_path, policy_path)
+    try:
+        return raise_alerts(engine, alerts)
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+def build_alert_sensor(job: dg.JobDefinition, catalog_path: str, policy_path: str) -> dg.SensorDefinition:
     @dg.run_failure_sensor(
         name="daily_run_failure_alert",
         monitored_jobs=[job],
@@ -76,14 +86,7 @@ def build_alert_sensor(
         ),
     )
     def daily_run_failure_alert(context: dg.RunFailureSensorContext) -> None:
-        alerts = run_alerts(context.instance, context.dagster_run)
-        engine = control_engine(catalog_path, policy_path)
-        try:
-            new = raise_alerts(engine, alerts)
-        finally:
-            if engine is not None:
-                engine.dispose()
-        for item in new:
+        for item in alert_failed_run(context.instance, context.dagster_run, catalog_path, policy_path):
             context.log.warning(item.text())
 
     return daily_run_failure_alert
