@@ -17,7 +17,9 @@ from typing import Annotated
 import sqlalchemy as sa
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import TaskID
+from rich.table import Table
 
 from retention import settings
 from retention.cli_requests import replay_command, request_app
@@ -32,7 +34,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(request_app, name="request")
 app.command("replay")(replay_command)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error is one line in a log, never cut where the terminal ends
 
 AsOf = Annotated[
     dt.datetime | None,
@@ -161,8 +163,19 @@ def plan(as_of: AsOf = None, format: Annotated[Format, typer.Option("--format")]
     if format is Format.JSON:
         sys.stdout.write(plan_json(result.plan) + "\n")
     else:
-        console.print(plan_rich_table(result.plan))
+        print_whole(plan_rich_table(result.plan))
         _print_holds(result.plan)
+
+
+def print_whole(table: Table) -> None:
+    """Print a table at least as wide as its content: without a terminal (cron, CI) Rich assumes 80 columns
+    and would cut the names of tables and purposes."""
+    needed = Measurement.get(console, console.options.update(width=10_000), table).maximum
+    if needed <= console.width:
+        console.print(table)
+        return
+    wide = Console(file=console.file, width=needed, force_terminal=console.is_terminal, no_color=console.no_color)
+    wide.print(table)
 
 
 def _print_holds(plan: Plan) -> None:

@@ -76,7 +76,7 @@ def tag_records(
         raw = snap.frame
         out = pd.DataFrame({"pk": raw["pk"].to_numpy()})
         out["subject"] = index.subject_of(source, table).to_numpy()
-        out["last_interaction"] = out["subject"].map(last_by_subject).astype(UTC_DTYPE)
+        out["last_interaction"] = as_utc(pd.Series(last_by_subject.reindex(out["subject"].to_numpy()).array))
         # a row's own interactions count even if the subject index were built without them
         own = interaction_moments(snap, entry.interactions).array
         out["last_interaction"] = pd.concat([out["last_interaction"], pd.Series(own, dtype=UTC_DTYPE)], axis=1).max(

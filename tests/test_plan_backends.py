@@ -59,6 +59,7 @@ def full_entries(result: PlanningResult) -> list[Entry]:
 
 
 def subjects_per_row(result: PlanningResult) -> dict[tuple[str, str], dict[int, str]]:
+    """(source, table) -> pk -> subject key, with plain int keys so backends compare equal."""
     return {tid: {int(pk): s for pk, s in series.items()} for tid, series in result.index.rows.items()}
 
 
@@ -89,6 +90,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str
 
 @pytest.mark.parametrize("day", DAYS, ids=str)
 def test_plans_are_identical_on_every_backend(results: dict[tuple[str, dt.date], PlanningResult], day: dt.date) -> None:
+    """Same rows, same subject, action, purpose, fields, deadline and note, whatever the database."""
     reference = full_entries(results[("sqlite", day)])
     assert len(reference) == len(set(reference)), "an entry is listed twice"
     for backend in BACKENDS[1:]:
@@ -104,6 +106,7 @@ def test_plans_are_identical_on_every_backend(results: dict[tuple[str, dt.date],
 def test_subject_keys_and_last_interactions_are_identical_on_every_backend(
     results: dict[tuple[str, dt.date], PlanningResult],
 ) -> None:
+    """Identity is decided before any rule: the same person must get the same key and clock everywhere."""
     reference = results[("sqlite", ANCHOR)]
     rows = subjects_per_row(reference)
     assert sum(len(r) for r in rows.values()) > PEOPLE
