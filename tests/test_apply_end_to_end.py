@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import os
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from retention.estate import Estate
 from retention.keys import load_keyring
 from retention.pipeline import compute_plan
 from tests.databases import ServerDatabases
-from tests.test_snapshots import SECRET, find_leaks, personal_values, point_engine_at, stored_bytes
+from tests.support import SECRET, find_leaks, personal_values, point_engine_at, stored_bytes, table_digests
 
 ANCHOR = dt.date(2026, 3, 1)
 DAYS = [ANCHOR - dt.timedelta(days=500), ANCHOR, ANCHOR + dt.timedelta(days=200)]
@@ -37,22 +36,6 @@ pytestmark = pytest.mark.servers
 
 def _engine(url: str) -> sa.Engine:
     return sa.create_engine(url)
-
-
-def table_digests(url: str) -> dict[str, str]:
-    """A digest of every table's full content, in primary-key order."""
-    engine = _engine(url)
-    out = {}
-    try:
-        md = sa.MetaData()
-        md.reflect(engine)
-        with engine.connect() as conn:
-            for table in md.sorted_tables:
-                rows = conn.execute(sa.select(table).order_by(*table.primary_key.columns)).all()
-                out[table.name] = hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
-    finally:
-        engine.dispose()
-    return out
 
 
 def held_invoices(url: str, day: dt.date) -> dict[int, tuple]:

@@ -15,8 +15,7 @@ from retention.estate import Estate
 from retention.keys import load_keyring
 from retention.pipeline import compute_plan
 from tests.mini_estate import entries_of
-from tests.test_apply_end_to_end import table_digests
-from tests.test_snapshots import point_engine_at
+from tests.support import point_engine_at, table_digests
 
 ANCHOR = dt.date(2026, 3, 1)
 DAYS = [ANCHOR - dt.timedelta(days=700), ANCHOR - dt.timedelta(days=300), ANCHOR]

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from retention.control import ledger
 from retention.demo.generator import generate_demo_estate
 from tests.databases import ServerDatabases, server_databases
-from tests.test_apply_end_to_end import table_digests
+from tests.support import table_digests
 
 ANCHOR = dt.date(2026, 3, 1)
 DAY = ANCHOR

@@ -26,7 +26,7 @@ from retention.estate import make_engine
 from retention.keys import load_keyring
 from retention.snapshot import snapshot_source
 from tests.databases import ServerDatabases
-from tests.test_snapshots import find_leaks, personal_values, point_engine_at, stored_bytes
+from tests.support import find_leaks, personal_values, point_engine_at, stored_bytes
 
 ANCHOR = dt.date(2025, 6, 1)
 PEOPLE = 120

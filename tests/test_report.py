@@ -27,8 +27,8 @@ from pipelines.runner import run_daily
 from retention import compliance, quality, settings
 from retention.cli import app
 from retention.timeutil import end_of_day
+from tests.support import find_leaks, personal_values, stored_bytes
 from tests.test_quality import ANCHOR, ROOT, make_estate
-from tests.test_snapshots import find_leaks, personal_values, stored_bytes
 
 DAY = ANCHOR.isoformat()
 
