@@ -6,7 +6,6 @@ on the local instance. Tags name the request and the person's key, so the sensor
 apart; nothing the run logs or stores holds an identifier.
 """
 
-
 from collections.abc import Mapping
 
 import dagster as dg

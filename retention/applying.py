@@ -30,7 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 import anonymizers
-from anonymizers import ColumnSpec, Context
+from anonymizers import ColumnSpec, Context, Key
 from anonymizers.clear import constant_for
 from retention.catalog import Category, TableEntry
 from retention.config import MARKER_TABLE, EstateConfig, column_specs
@@ -118,6 +118,11 @@ def _marks(conn: sa.Connection, count: int) -> list[str]:
     return ["?"] * count if style == "qmark" else ["%s"] * count
 
 
+LEDGER_COLUMNS = [
+    "run_id", "as_of", "rule", "purpose", "legal_basis", "source", "table_name", "pk", "subject", "action",
+    "fields", "key_id", "applied_at", "batch_id", "status",
+]  # fmt: skip
+LedgerRows = tuple[list[str], list[tuple]]
 MAX_PARAMS = 30_000  # below every driver's and server's limit on bound parameters in one statement
 
 
@@ -130,19 +135,16 @@ def _copy_rows(conn: sa.Connection, table_sql: str, names: list[str], rows: list
             copy.write_row(row)
 
 
-def insert_many(conn: sa.Connection, table: sa.Table, rows: list[dict[str, object]]) -> None:
-    """Many rows at once, past SQLAlchemy's per-row bind processing, which dominates at apply's volumes:
-    COPY on PostgreSQL, the driver's executemany elsewhere (sqlite3 loops in C; PyMySQL folds the rows into
-    multi-row VALUES)."""
-    if not rows:
+def insert_many(conn: sa.Connection, table: sa.Table, names: list[str], values: list[tuple]) -> None:
+    """Many driver-ready rows at once, past SQLAlchemy's per-row bind processing, which dominates at apply's
+    volumes: COPY on PostgreSQL, the driver's executemany elsewhere (sqlite3 loops in C; PyMySQL folds the
+    rows into multi-row VALUES)."""
+    if not values:
         return
     quote = conn.dialect.identifier_preparer.quote
-    names = list(rows[0])
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        _copy_rows(conn, quote(table.name), names, [tuple(r[n] for n in names) for r in rows])
+    if conn.dialect.name == "postgresql":
+        _copy_rows(conn, quote(table.name), names, values)
         return
-    values = [tuple(_driver_value(r[n], dialect) for n in names) for r in rows]
     marks = ", ".join(_marks(conn, len(names)))
     sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES ({marks})"
     conn.exec_driver_sql(sql, values)
@@ -265,6 +267,7 @@ class SourceApplier:
         self._tables: dict[str, sa.Table] = {}
         self._specs: dict[str, dict[str, ColumnSpec]] = {}
         self._batch_number = 0
+        self._recovery_key_id: str | None = None
         self._secret = hmac.new(keyring.subject.secret, b"verification", hashlib.sha256).digest()
         marker_metadata.create_all(engine)
 
@@ -276,6 +279,10 @@ class SourceApplier:
             self._specs[name] = column_specs(table)
             self._tables[name] = table
         return self._tables[name]
+
+    def _key(self) -> Key:
+        """The key for pseudonyms: the active one, or the one a pending batch recorded when it is re-applied."""
+        return self.keyring.keys.get(self._recovery_key_id or "", self.keyring.active)
 
     def entry(self, table: str) -> TableEntry:
         return self.config.catalog.table(self.source, table)
@@ -322,47 +329,58 @@ class SourceApplier:
             chunk = set(pks[start : start + self.batch_rows].tolist())
             yield entries[entries["pk"].isin(chunk)]
 
-    def _ledger_rows(self, table: str, batch: pd.DataFrame, batch_id: str) -> list[dict[str, object]]:
-        """One ledger row per entry. Entries may carry their own 'rule' and 'legal_basis' (subject requests);
-        otherwise both come from the policy's purpose."""
+    def _ledger_rows(self, table: str, batch: pd.DataFrame, batch_id: str, dialect: str) -> LedgerRows:
+        """One ledger row per entry, as driver-ready tuples. Entries may carry their own 'rule' and
+        'legal_basis' (subject requests); otherwise both come from the policy's purpose."""
         policy = self.config.policy
-        now = dt.datetime.now(dt.UTC)
-        own_rules = "rule" in batch.columns and "legal_basis" in batch.columns
-        rows = []
-        for i, (pk, subject, action, fields, purpose) in enumerate(
-            zip(batch["pk"], batch["subject"], batch["action"], batch["fields"], batch["purpose"], strict=True)
-        ):
-            if own_rules:
-                rule, basis = str(batch["rule"].iat[i]), str(batch["legal_basis"].iat[i])
-            else:
-                p = policy.purposes[purpose]
-                rule, basis = f"{purpose}: {p.clock.value} + {p.period}, then {p.action.value}", p.legal_basis
-            rows.append(
-                {
-                    "run_id": self.run_id,
-                    "as_of": self.as_of,
-                    "rule": rule[:200],
-                    "purpose": purpose,
-                    "legal_basis": basis[:250],
-                    "source": self.source,
-                    "table_name": table,
-                    "pk": str(pk),
-                    "subject": subject,
-                    "action": action,
-                    "fields": ",".join(fields),
-                    "key_id": self.keyring.active_id,
-                    "applied_at": now,
-                    "batch_id": batch_id,
-                    "status": PENDING,
-                }
+        as_of = _driver_value(self.as_of, dialect)
+        now = _driver_value(dt.datetime.now(dt.UTC), dialect)
+        if "rule" in batch.columns and "legal_basis" in batch.columns:
+            rules = batch["rule"].astype(str).str.slice(0, 200).tolist()
+            bases = batch["legal_basis"].astype(str).str.slice(0, 250).tolist()
+        else:
+            by_purpose = {
+                name: (f"{name}: {p.clock.value} + {p.period}, then {p.action.value}"[:200], p.legal_basis[:250])
+                for name, p in policy.purposes.items()
+            }
+            rules = [by_purpose[p][0] for p in batch["purpose"]]
+            bases = [by_purpose[p][1] for p in batch["purpose"]]
+        values = [
+            (
+                self.run_id,
+                as_of,
+                rule,
+                purpose,
+                basis,
+                self.source,
+                table,
+                str(pk),
+                subject,
+                action,
+                ",".join(fields),
+                self.keyring.active_id,
+                now,
+                batch_id,
+                PENDING,
             )
-        return rows
+            for pk, subject, action, fields, purpose, rule, basis in zip(
+                batch["pk"],
+                batch["subject"],
+                batch["action"],
+                batch["fields"],
+                batch["purpose"],
+                rules,
+                bases,
+                strict=True,
+            )
+        ]
+        return LEDGER_COLUMNS, values
 
     def _apply_batch(self, table: str, batch: pd.DataFrame, outcome: TableOutcome, ver: Verification) -> None:
         self._batch_number += 1
         batch_id = str(uuid.uuid4())
         with self.control.begin() as conn:
-            insert_many(conn, ledger, self._ledger_rows(table, batch, batch_id))
+            insert_many(conn, ledger, *self._ledger_rows(table, batch, batch_id, conn.dialect.name))
         _fault("after_ledger", self._batch_number)
         ops = _operations(batch)
         self._execute(table, ops, batch_id, ver)
@@ -431,13 +449,13 @@ class SourceApplier:
             if anonymizer.name == "clear":
                 new[f] = pd.Series([self._cleared_value(table.name, f)] * len(frame), index=frame.index, dtype=object)
                 continue
-            ctx = Context(key=self.keyring.active, column=spec, seeds=seeds, own_names=names, options=col.options)
+            ctx = Context(key=self._key(), column=spec, seeds=seeds, own_names=names, options=col.options)
             values = anonymizer(frame[f], ctx)
             if spec.unique:
                 taken = self._collisions(conn, table, pk_col, f, values, pks)
                 if taken:
                     ctx = Context(
-                        key=self.keyring.active,
+                        key=self._key(),
                         column=spec,
                         seeds=seeds,
                         own_names=names,
@@ -572,7 +590,11 @@ class SourceApplier:
                             "fields": [tuple(f for f in r["fields"].split(",") if f) for r in table_rows],
                         }
                     )
-                    self._execute_recovery(table, entries, batch_id)
+                    self._recovery_key_id = table_rows[0]["key_id"]
+                    try:
+                        self._execute_recovery(table, entries, batch_id)
+                    finally:
+                        self._recovery_key_id = None
             with self.control.begin() as conn:
                 conn.execute(ledger.update().where(ledger.c.batch_id == batch_id).values(status=DONE))
         return len(by_batch)

@@ -18,11 +18,23 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import sqlalchemy as sa
 
+from anonymizers.keys import Key
 from retention.applying import ApplyResult, SourceApplier, verify
-from retention.catalog import IdentifierKind
+from retention.catalog import Catalog, IdentifierKind, TableEntry
 from retention.config import EstateConfig
-from retention.control import ensure_schema, load_done, load_holds, load_known_subjects, restrictions
+from retention.control import (
+    ensure_schema,
+    load_activity,
+    load_done,
+    load_holds,
+    load_known_subjects,
+    load_token_subjects,
+    restrictions,
+    save_activity,
+    save_token_subjects,
+)
 from retention.estate import Estate
+from retention.export import purge_exports, write_export
 from retention.keys import Keyring
 from retention.pipeline import index_subjects
 from retention.planning import HOLD_BOOKKEEPING, HOLD_LEGAL_CLAIM, PLAN_COLUMNS, Holds, Plan
@@ -49,9 +61,10 @@ from retention.requests import (
     subjects_of_tokens,
     tokens_of,
 )
-from retention.snapshot import SourceSnapshot, snapshot_source
-from retention.subjects import SubjectIndex, TableId
+from retention.snapshot import SourceSnapshot, TableSnapshot, snapshot_source, snapshot_table
+from retention.subjects import SubjectIndex, TableId, build_subject_index
 from retention.tagging import Tagged, tag_records
+from retention.timeutil import end_of_day
 
 ERASURE_PURPOSE = "request:erasure"
 OBJECTION_PURPOSE = "request:marketing_objection"
@@ -63,6 +76,7 @@ HOLD_WHY = {
 }
 NO_PERSONAL_COLUMNS = "no personal data in its own columns; it is linked only to pseudonymised rows"
 ALREADY_DONE = "already pseudonymised or empty"
+NO_MARKETING_COLUMNS = "none of its columns serves only marketing"
 
 Progress = Callable[[str], None]
 
@@ -95,6 +109,123 @@ def read_estate(config: EstateConfig, estate: Estate, keyring: Keyring, progress
     index = index_subjects(config, snapshots, keyring.subject, estate.control)
     tagged = tag_records(config.catalog, config.policy, snapshots, index)
     return EstateView(snapshots, index, tagged)
+
+
+IN_CHUNK = 5000  # keys per IN list: every backend takes this many parameters in one statement
+
+
+def _snapshot_where(
+    config: EstateConfig, engine: sa.Engine, table: str, entry: TableEntry, key: Key, column: str, values: list[object]
+) -> TableSnapshot:
+    """The snapshot of the rows whose `column` is one of `values` (an index lookup per chunk of keys)."""
+    tz = config.policy.timezone
+    if not values:
+        return snapshot_table(engine, table, entry, key, tz, where=lambda _t: sa.false())
+    parts = [
+        snapshot_table(engine, table, entry, key, tz, where=lambda t, c=chunk: t.c[column].in_(c))
+        for chunk in (values[i : i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK))
+    ]
+    frame = pd.concat([p.frame for p in parts], ignore_index=True).drop_duplicates("pk", ignore_index=True)
+    return TableSnapshot(frame, parts[0].date_only, parts[0].refs)
+
+
+def read_person(
+    config: EstateConfig, estate: Estate, keyring: Keyring, tokens: Collection[str], progress: Progress | None = None
+) -> EstateView:
+    """The estate as far as one person is concerned, read without scanning the big tables.
+
+    Tables that carry identifiers are read whole (the identifiers are normalised and keyed in Python, so no
+    index can find them), which gives the identity groups exactly as the daily run forms them. From the rows
+    of the subjects the tokens lead to, their child rows are read by foreign key, table by table, and so are
+    other rows that reference them (a row still referenced is pseudonymised, not deleted). Every row of the
+    person is in the view; rows of other people are only there as identity or as references.
+    """
+    say = progress or (lambda _m: None)
+    catalog, key = config.catalog, keyring.subject
+    control = estate.control
+    assert control is not None
+    ensure_schema(control)
+    known, activity, remembered = load_known_subjects(control), load_activity(control), load_token_subjects(control)
+    snapshots: dict[str, SourceSnapshot] = {source: {} for source in catalog.sources}
+    for source, table, entry in catalog.tables():
+        engine = estate.sources[source]
+        if entry.subject.identifiers:
+            say(f"identifiers of {source}.{table}")
+            snapshots[source][table] = snapshot_table(engine, table, entry, key, config.policy.timezone)
+        else:
+            snapshots[source][table] = _snapshot_where(config, engine, table, entry, key, entry.pk, [])
+    first = build_subject_index(catalog, snapshots, key, known, activity, remembered)
+    save_token_subjects(control, first.tokens, remembered)
+    subjects = {s for t in tokens if (s := first.tokens.get(t) or remembered.get(t))}
+    if subjects:
+        say("rows of the person")
+    included = _keep_identity_rows(catalog, snapshots, first, subjects)
+    _add_descendants(config, estate, key, snapshots, included)
+    index = build_subject_index(catalog, snapshots, key, known, activity, remembered)
+    save_activity(control, index.last_interaction.reindex(sorted(subjects)).dropna(), activity)
+    return EstateView(snapshots, index, tag_records(catalog, config.policy, snapshots, index))
+
+
+def _keep_identity_rows(
+    catalog: Catalog, snapshots: dict[str, SourceSnapshot], index: SubjectIndex, subjects: set[str]
+) -> dict[TableId, list[object]]:
+    """Narrow the identifier tables to the subjects' rows (whole identity groups, so their subject keys come
+    out as in the full index) and rows that reference those by a declared foreign key; return the subjects'
+    keys per table."""
+    included: dict[TableId, list[object]] = {}
+    for source, table, entry in catalog.tables():
+        if entry.subject.identifiers:
+            rows = index.rows[(source, table)]
+            included[(source, table)] = rows.index[rows.isin(list(subjects))].tolist()
+    for source, table, entry in catalog.tables():
+        if not entry.subject.identifiers:
+            continue
+        snap = snapshots[source][table]
+        keep = snap.frame["pk"].isin(included[(source, table)])
+        for ref, parent in snap.refs.items():
+            keep |= snap.frame[ref].isin(included.get((source, parent), []))
+        snapshots[source][table] = TableSnapshot(snap.frame[keep].reset_index(drop=True), snap.date_only, snap.refs)
+    return included
+
+
+def _add_descendants(
+    config: EstateConfig,
+    estate: Estate,
+    key: Key,
+    snapshots: dict[str, SourceSnapshot],
+    included: dict[TableId, list[object]],
+) -> None:
+    """Read the child rows of the included rows by foreign key, parents before children, then the rows that
+    reference any of them by another declared foreign key."""
+    catalog = config.catalog
+    pending = [(s, t) for s, t, e in catalog.tables() if not e.subject.identifiers]
+    while pending:
+        ready = [tid for tid in pending if (tid[0], catalog.table(*tid).subject.parent) in included]
+        if not ready:
+            break  # unresolvable parent links: the catalog check reports them
+        for source, table in ready:
+            entry = catalog.table(source, table)
+            parent_keys = included[(source, entry.subject.parent)]
+            snap = _snapshot_where(
+                config, estate.sources[source], table, entry, key, str(entry.subject.foreign_key), parent_keys
+            )
+            snapshots[source][table] = snap
+            included[(source, table)] = snap.frame["pk"].tolist()
+            pending.remove((source, table))
+    for source, table, entry in catalog.tables():
+        if entry.subject.identifiers:
+            continue
+        snap = snapshots[source][table]
+        for ref, parent in snap.refs.items():
+            column = ref.removeprefix("ref:")
+            targets = included.get((source, parent))
+            if column == entry.subject.foreign_key or not targets:
+                continue
+            extra = _snapshot_where(config, estate.sources[source], table, entry, key, column, targets)
+            frame = pd.concat([snapshots[source][table].frame, extra.frame], ignore_index=True)
+            snapshots[source][table] = TableSnapshot(
+                frame.drop_duplicates("pk", ignore_index=True), snap.date_only, snap.refs
+            )
 
 
 @dataclass(frozen=True)
@@ -296,7 +427,12 @@ def plan_for_person(
             entries.append(_entries(changing, action, chosen, purpose, rule, basis))
         left = len(to_change) - sum(with_fields)
         if left:
-            reason = NO_PERSONAL_COLUMNS if not fields else ALREADY_DONE
+            if fields:
+                reason = ALREADY_DONE
+            elif kind is RequestKind.MARKETING_OBJECTION:
+                reason = NO_MARKETING_COLUMNS
+            else:
+                reason = NO_PERSONAL_COLUMNS
             decision.unchanged[reason] = decision.unchanged.get(reason, 0) + left
         if entries:
             plan.entries[tid] = pd.concat(entries, ignore_index=True)
@@ -444,6 +580,10 @@ def table_receipts(decisions: Mapping[TableId, TableDecision], applied: Applied 
     return out
 
 
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
+
+
 def receipt_text(receipt: Mapping[str, object]) -> str:
     """The receipt as a person reads it."""
     kind = RequestKind(str(receipt["kind"]))
@@ -459,7 +599,7 @@ def receipt_text(receipt: Mapping[str, object]) -> str:
     if tables:
         lines.append("")
     for t in tables:  # type: ignore[union-attr]
-        head = f"{t['source']}.{t['table']}: {t['rows_found']} rows found"
+        head = f"{t['source']}.{t['table']}: {_rows(t['rows_found'])} found"
         parts = []
         if t["deleted"]:
             parts.append(f"{t['deleted']} deleted")
@@ -479,7 +619,7 @@ def receipt_text(receipt: Mapping[str, object]) -> str:
         for r in recipients:  # type: ignore[union-attr]
             what = f" ({'; '.join(r['data'])})" if r.get("data") else ""
             when = f", last shared {r['last_shared']}" if r.get("last_shared") else ""
-            lines.append(f"    {r['recipient']}{what}: {r['records']} records{when}")
+            lines.append(f"    {r['recipient']}{what}: {r['records']} record{'s' if r['records'] != 1 else ''}{when}")
     for name in ("restriction", "suppression", "export"):
         part = receipt.get(name)
         if part:
@@ -527,6 +667,7 @@ def carry_out_request(
     ensure_schema(control)
     ensure_request_schema(control)
     settings = load_request_settings(config)
+    purge_exports(settings)
     request = get_request(control, request_id)
     if request is None:
         raise ValueError(f"there is no request #{request_id}; `retention request list` shows the register")
@@ -537,8 +678,12 @@ def carry_out_request(
     stale = dt.timedelta(hours=settings.stale_lock_hours)
     try:
         pre_keys = person_keys(control, request.tokens)
-        acquire_locks(control, request_id, pre_keys, wait_seconds=settings.lock_wait_seconds, stale_after=stale)
-        view = read_estate(config, estate, keyring, progress)
+        try:
+            acquire_locks(control, request_id, pre_keys, wait_seconds=settings.lock_wait_seconds, stale_after=stale)
+        except LockBusy:
+            requeue_request(control, request_id, "another request for the same person ran too long; queued again")
+            return RequestOutcome(request_id, RequestStatus.PENDING, "queued again: person busy", None)
+        view = read_person(config, estate, keyring, request.tokens, progress)
         match = find_person(view, control, request, keyring)
         extra = set(match.subjects) - set(pre_keys)
         if extra:
@@ -622,8 +767,6 @@ def _act(
             config, estate, keyring, settings, request, view, subjects, receipt, run_id, moment, progress
         )
     if kind is RequestKind.ACCESS:
-        from retention.export import write_export
-
         recipients = recipients_of(config, settings, estate, view, subjects)
         receipt["recipients"] = recipients
         export = write_export(
@@ -640,7 +783,7 @@ def _act(
         receipt["export"] = export.receipt()
         receipt["tables"] = export.table_counts()
         receipt["summary"] = (
-            f"An export of {export.rows} rows in {len(export.tables)} tables was written; hand it to the person. "
+            f"An export of {_rows(export.rows)} in {len(export.tables)} tables was written; hand it to the person. "
             f"It is removed on {export.expires.isoformat()}."
         )
         return receipt
@@ -688,12 +831,12 @@ def _erase_or_object(
         if lifted:
             receipt["restriction"] = {"lifted": lifted, "why": "the erasure supersedes the restriction"}
         receipt["summary"] = (
-            f"Erased: {deleted} rows deleted and {changed} rows pseudonymised; {kept} rows kept because the law "
+            f"Erased: {_rows(deleted)} deleted and {_rows(changed)} pseudonymised; {_rows(kept)} kept because the law "
             "requires it (see below)."
         )
     else:
         receipt["summary"] = (
-            f"Marketing stopped: {deleted} marketing rows deleted and {changed} rows cleared of marketing fields; "
+            f"Marketing stopped: {_rows(deleted)} deleted and {_rows(changed)} cleared of marketing fields; "
             "administrative data is untouched and the person is on the suppression list."
         )
     return receipt
@@ -754,7 +897,7 @@ def _restrict(
                 )
             receipt["restriction"] = {"placed": len(new), "already in force": len(subjects & active)}
             receipt["summary"] = (
-                f"Restricted: the {rows} rows found are only stored from now on; the daily run plans nothing for "
+                f"Restricted: the {_rows(rows)} found are only stored from now on; the daily run plans nothing for "
                 "them (reported as held: restriction) until the restriction is lifted."
             )
             return receipt
@@ -765,21 +908,58 @@ def _restrict(
         ).rowcount
     receipt["restriction"] = {"lifted": int(lifted)}
     receipt["summary"] = (
-        f"Restriction lifted: the {rows} rows found follow the retention schedule again from the next daily run."
+        f"Restriction lifted: the {_rows(rows)} found follow the retention schedule again from the next daily run."
         if lifted
         else "There was no restriction in force for this person; nothing changed."
     )
     return receipt
 
 
-def suppressed_subjects(view: EstateView, suppressions: Suppressions) -> dict[str, int]:
+def suppressed_subjects(index: SubjectIndex, suppressions: Suppressions) -> dict[str, int]:
     """subject -> request id of everyone on the suppression list, by subject key or identifier token."""
     found = {s: suppressions.rules[s] for s in suppressions.subjects}
     for token in suppressions.tokens:
-        subject = view.index.tokens.get(token)
+        subject = index.tokens.get(token)
         if subject is not None:
             found.setdefault(subject, suppressions.rules[token])
     return found
+
+
+def plan_suppression(
+    config: EstateConfig,
+    view: EstateView,
+    suppressions: Suppressions,
+    settings: RequestSettings,
+    daily: Plan,
+    *,
+    holds: Holds,
+    done: Mapping[TableId, Collection[tuple[object, str]]],
+    known: Mapping[TableId, pd.DataFrame],
+) -> PersonPlan | None:
+    """The daily run's part of honouring objections: marketing rows of people on the suppression list that
+    appeared again (a new sign-up, a restored backup) are removed, except what the daily plan already deletes."""
+    subjects = suppressed_subjects(view.index, suppressions)
+    if not subjects or not settings.marketing_purposes:
+        return None
+    skip = {
+        tid: set(entries.loc[entries["action"] == Action.DELETE.value, "pk"])
+        for tid, entries in daily.entries.items()
+        if not entries.empty
+    }
+    moment = end_of_day(daily.as_of, config.policy.timezone).to_pydatetime()
+    return plan_for_person(
+        config,
+        view,
+        set(subjects),
+        RequestKind.MARKETING_OBJECTION,
+        label=SUPPRESSION_LABEL,
+        now=moment,
+        holds=holds,
+        done=done,
+        known=known,
+        settings=settings,
+        skip=skip,
+    )
 
 
 def request_summary(request: SubjectRequest) -> dict[str, object]:

@@ -25,7 +25,8 @@ def make_engine(url: str, *, create_sqlite_dir: bool = False) -> sa.Engine:
     path = _sqlite_file(parsed)
     if path is not None and create_sqlite_dir:
         path.parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, object] = {"pool_pre_ping": True}
+    # hide_parameters: a database error must not copy row values into logs or Dagster's event log
+    kwargs: dict[str, object] = {"pool_pre_ping": True, "hide_parameters": True}
     if parsed.get_backend_name() == "mysql":
         kwargs["pool_recycle"] = 3600
     return sa.create_engine(parsed, **kwargs)

@@ -74,7 +74,7 @@ class Export:
         ]
 
 
-def _plain(value: object) -> object:
+def plain_value(value: object) -> object:
     """A JSON- and CSV-friendly form of a database value."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
@@ -130,7 +130,7 @@ def write_export(
                 query = sa.select(sa_table).where(pk_col.in_(pks[start : start + 1000])).order_by(pk_col)
                 for row in conn.execute(query).mappings():
                     data[row[entry.pk]] = {
-                        c: (WITHHELD if c in withheld and row[c] is not None else _plain(row[c])) for c in row
+                        c: (WITHHELD if c in withheld and row[c] is not None else plain_value(row[c])) for c in row
                     }
         records = []
         for info in tagged.sort_values("pk").to_dict("records"):

@@ -193,8 +193,10 @@ def _restored_subjects(
     """(table, pk as text) -> the subject keys the restored row may belong to; rows not restored are absent.
 
     A row's person is read from the identifiers of the row that carries them (the row itself or its nearest
-    ancestor): their keyed tokens lead to the subject keys the index remembers. Where those identifiers were
-    already pseudonymised before the backup, the subject the ledger recorded for that row then counts.
+    ancestor): every one of their keyed tokens must lead to the same subject key the index remembers, so a
+    row whose identifiers disagree, or are partly unknown, is not trusted. Where none of the identifiers is
+    known because they were pseudonymised before the backup, the subject the ledger recorded for that row in
+    a batch the restored database holds counts.
     """
     catalog = config.catalog
     source = applier.source
@@ -236,8 +238,12 @@ def _restored_subjects(
         root_pks = [str(p) for p in found["root_pk"]]
         columns = [found[c].tolist() for c in token_cols]
         for i, pk in enumerate(found["pk"].tolist()):
-            from_tokens = {by_token[col[i]] for col in columns if col[i] in by_token}
-            allowed[(table, str(pk))] = from_tokens or earlier.get(root_pks[i], set())
+            tokens_here = [col[i] for col in columns if isinstance(col[i], str)]
+            mapped = {by_token.get(t) for t in tokens_here}
+            if not tokens_here or mapped == {None}:
+                allowed[(table, str(pk))] = earlier.get(root_pks[i], set())
+            else:
+                allowed[(table, str(pk))] = mapped if len(mapped) == 1 and None not in mapped else set()
     return allowed
 
 

@@ -413,14 +413,7 @@ def person_keys(control: sa.Engine, tokens: Collection[str]) -> list[str]:
 
     Cheap (no source is read), so the sensor can use it to keep two runs for one person apart.
     """
-    if not tokens:
-        return []
-    with control.connect() as conn:
-        known = dict(
-            conn.execute(
-                sa.select(subject_tokens.c.token, subject_tokens.c.subject).where(subject_tokens.c.token.in_(tokens))
-            ).all()
-        )
+    known = subjects_of_tokens(control, tokens)
     return sorted({known.get(t, t) for t in tokens})
 
 

@@ -1,0 +1,90 @@
+"""The daily run's part of subject requests: honour the marketing suppression list.
+
+After the day's apply steps, marketing rows (tables whose purposes are all marketing purposes in
+`requests.yaml`) of people who objected to marketing are deleted if they came back: a new newsletter sign-up
+with the same e-mail, a restored backup. Same applier, ledger and verification as the apply step.
+"""
+
+import dagster as dg
+
+from assets.applying import apply_asset_key
+from assets.planning import RETENTION_PLAN, SUBJECT_INDEX, TAGGED_RECORDS
+from pipelines.resources import EstateResource
+from retention.control import load_done, load_holds, load_known_subjects
+from retention.erasure import EstateView, apply_person_plan, plan_suppression, table_receipts
+from retention.planning import Plan
+from retention.requests import load_request_settings, load_suppressions
+from retention.subjects import SubjectIndex
+from retention.tagging import Tagged
+
+MARKETING_SUPPRESSION = dg.AssetKey(["marketing_suppression"])
+
+
+def build_suppression_asset(sources: list[str], partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=MARKETING_SUPPRESSION,
+        ins={
+            "subject_index": dg.AssetIn(key=SUBJECT_INDEX),
+            "tagged_records": dg.AssetIn(key=TAGGED_RECORDS),
+            "retention_plan": dg.AssetIn(key=RETENTION_PLAN),
+        },
+        deps=[apply_asset_key(s) for s in sources],
+        group_name="apply",
+        partitions_def=partitions,
+        kinds={"sql"},
+        description=(
+            "Removes marketing rows (newsletter subscription, sends, opens and clicks, interest profile) of "
+            "people on the marketing suppression list, after the day's apply steps."
+        ),
+    )
+    def marketing_suppression(
+        context: dg.AssetExecutionContext,
+        estate: EstateResource,
+        subject_index: SubjectIndex,
+        tagged_records: Tagged,
+        retention_plan: Plan,
+    ) -> dg.MaterializeResult:
+        control = estate.estate.control
+        assert control is not None
+        config = estate.config
+        suppressions = load_suppressions(control)
+        view = EstateView({}, subject_index, tagged_records)
+        person = plan_suppression(
+            config,
+            view,
+            suppressions,
+            load_request_settings(config),
+            retention_plan,
+            holds=load_holds(control),
+            done=load_done(control),
+            known=load_known_subjects(control),
+        )
+        listed = len(suppressions.subjects) + len(suppressions.tokens)
+        if person is None or not person.plan.entries:
+            return dg.MaterializeResult(
+                metadata={"suppression_entries": dg.MetadataValue.int(listed), "rows_removed": dg.MetadataValue.int(0)}
+            )
+        applied = apply_person_plan(
+            config, estate.estate, estate.keyring, person.plan, run_id=context.run_id, progress=context.log.debug
+        )
+        tables = table_receipts(person.decisions, applied)
+        removed = sum(int(t["deleted"]) for t in tables)
+        cleared = sum(int(t["pseudonymised"]) for t in tables)
+        if applied.problems:
+            raise dg.Failure(
+                description="verification after removing suppressed marketing rows failed",
+                metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in applied.problems))},
+            )
+        lines = ["| source | table | deleted | cleared |", "|---|---|---:|---:|"]
+        lines += [f"| {t['source']} | {t['table']} | {t['deleted']} | {t['pseudonymised']} |" for t in tables]
+        context.log.info(f"suppression list: {removed} marketing rows removed, {cleared} cleared")
+        return dg.MaterializeResult(
+            metadata={
+                "suppression_entries": dg.MetadataValue.int(listed),
+                "rows_removed": dg.MetadataValue.int(removed),
+                "rows_cleared": dg.MetadataValue.int(cleared),
+                "tables": dg.MetadataValue.md("\n".join(lines)),
+            }
+        )
+
+    return marketing_suppression
