@@ -23,7 +23,8 @@ from rich.table import Table
 
 from retention import settings
 from retention.cli_requests import replay_command, request_app
-from retention.config import ConfigError, EstateConfig, check_against_database, load_config
+from retention.cli_support import config_or_exit, console, err, fail
+from retention.config import ConfigError, EstateConfig, check_against_database
 from retention.estate import Estate, EstateError, is_demo
 from retention.keys import KeyError_, create_key_file, load_keyring, rotate_key_file
 from retention.planning import Plan
@@ -33,8 +34,6 @@ keys_app = typer.Typer(no_args_is_help=True, help="Create and rotate the secret 
 app.add_typer(keys_app, name="keys")
 app.add_typer(request_app, name="request")
 app.command("replay")(replay_command)
-console = Console()
-err = Console(stderr=True, soft_wrap=True)  # an error is one line in a log, never cut where the terminal ends
 
 AsOf = Annotated[
     dt.datetime | None,
@@ -47,31 +46,19 @@ class Format(StrEnum):
     JSON = "json"
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code=1)
-
-
-def _config() -> EstateConfig:
-    try:
-        return load_config(settings.catalog_path(), settings.policy_path())
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-
-
 def _day(as_of: dt.datetime | None) -> dt.date:
     return as_of.date() if as_of else dt.date.today()
 
 
 @app.command("check-config")
-def check_config() -> None:
+def checkconfig_or_exit() -> None:
     """Validate the catalog and the policy, and compare them with the real databases."""
-    config = _config()
+    config = config_or_exit()
     try:
         estate = Estate.connect(config.catalog)
         keyring, _ = load_keyring(demo=is_demo(config.catalog))
     except (EstateError, KeyError_) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     problems, warnings = [], []
     try:
         for source, engine in estate.sources.items():
@@ -83,7 +70,7 @@ def check_config() -> None:
     for warning in warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if problems:
-        raise _fail(str(ConfigError(problems)))
+        raise fail(str(ConfigError(problems)))
     tables = len(config.catalog.tables())
     console.print(
         f"[green]ok[/]: {config.catalog_file} and {config.policy_file} agree with each other and with "
@@ -104,7 +91,7 @@ def demo_estate(
     """Create the demo estate (three databases of a Danish course provider) at the catalog's URLs."""
     from retention.demo.generator import generate_demo_estate
 
-    config = _config()
+    config = config_or_exit()
     urls = {name: src.url() for name, src in config.catalog.sources.items()}
     for url in urls.values():
         if url and url.startswith("sqlite:///"):
@@ -121,7 +108,7 @@ def demo_estate(
                 progress=lambda s, t, n: status.update(f"generating {s}.{t}: {n:,} rows"),
             )
         except ValueError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     seconds = time.perf_counter() - started
     total = sum(n for tables in counts.values() for n in tables.values())
     console.print(f"demo estate: {people:,} people, {total:,} rows in {seconds:.1f} s ({total / seconds:,.0f} rows/s)")
@@ -147,12 +134,12 @@ def plan(as_of: AsOf = None, format: Annotated[Format, typer.Option("--format")]
     from retention.pipeline import compute_plan
     from retention.reporting import plan_json, plan_rich_table
 
-    config = _config()
+    config = config_or_exit()
     try:
         keyring, notice = load_keyring(demo=is_demo(config.catalog))
         estate = Estate.connect(config.catalog)
     except (KeyError_, EstateError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if notice:
         err.print(f"[yellow]{notice}[/]")
     try:
@@ -197,7 +184,7 @@ def run(
     ] = False,
 ) -> None:
     """Run the daily job for a day through Dagster (in-process, on the local instance)."""
-    _config()
+    config_or_exit()
     _run_daily(_day(as_of), confirm_large_plan)
 
 
@@ -211,9 +198,9 @@ def backfill(
     """Materialise each day's partition in order: by default up to the plan (a dry run per day)."""
     from pipelines.runner import run_daily
 
-    _config()
+    config_or_exit()
     if last < first:
-        raise _fail(f"--to {last.date()} is before --from {first.date()}")
+        raise fail(f"--to {last.date()} is before --from {first.date()}")
     day = first.date()
     while day <= last.date():
         with console.status(f"{'running' if apply else 'planning'} {day}"):
@@ -235,12 +222,12 @@ def report(as_of: AsOf = None) -> None:
     """Write the compliance report of a day (HTML and Markdown, under var/reports) and print where it is."""
     from assets.report import report_for_day
 
-    _config()
+    config_or_exit()
     day = _day(as_of)
     try:
         files, notes = report_for_day(day)
     except (KeyError_, EstateError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     for note in notes:
         console.print(f"[dim]{note}[/]")
     console.print(f"compliance report for {day}: {files.html} (Markdown: {files.markdown})")
@@ -289,13 +276,13 @@ def demo(
     as_of: AsOf = None,
 ) -> None:
     """Set up the demo (key, estate) if missing and run the daily job for today."""
-    config = _config()
+    config = config_or_exit()
     if not is_demo(config.catalog):
-        raise _fail("`retention demo` only runs on the demo estate; unset the RETENTION_*_URL variables")
+        raise fail("`retention demo` only runs on the demo estate; unset the RETENTION_*_URL variables")
     try:
         _, notice = load_keyring(demo=True)
     except KeyError_ as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if notice:
         console.print(f"[yellow]{notice}[/]")
     if not _demo_estate_exists(config):
@@ -315,7 +302,7 @@ def keys_init(file: Annotated[Path, typer.Option(help="where to write the new ke
     try:
         create_key_file(file)
     except KeyError_ as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     console.print(f"created {file} with key k1; set RETENTION_KEY_FILE={file}")
 
 
@@ -326,7 +313,7 @@ def keys_rotate(
     """Add a new key and make it the one new pseudonyms use; subject keys stay as they are."""
     path = file or Path(os.environ.get("RETENTION_KEY_FILE") or settings.default_key_file())
     if not path.exists():
-        raise _fail(f"{path}: key file not found; create one with `retention keys init --file {path}`")
+        raise fail(f"{path}: key file not found; create one with `retention keys init --file {path}`")
     new_id = rotate_key_file(path)
     console.print(f"{path}: new pseudonyms now use key {new_id}")
 

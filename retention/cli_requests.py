@@ -17,12 +17,11 @@ from typing import Annotated
 
 import sqlalchemy as sa
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from retention import settings
 from retention.catalog import IdentifierKind
-from retention.config import ConfigError, EstateConfig, load_config
+from retention.cli_support import config_or_exit, console, err, fail
+from retention.config import EstateConfig
 from retention.erasure import receipt_text
 from retention.estate import Estate, EstateError, is_demo, make_engine
 from retention.keys import KeyError_, Keyring, load_keyring
@@ -42,8 +41,6 @@ request_app = typer.Typer(
     no_args_is_help=True,
     help="Subject requests: erasure, marketing objection, access export, restriction; the register and receipts.",
 )
-console = Console()
-err = Console(stderr=True)
 
 Email = Annotated[str | None, typer.Option("--email", help="the person's e-mail address")]
 Phone = Annotated[str | None, typer.Option("--phone", help="the person's phone number, any format")]
@@ -59,22 +56,10 @@ Received = Annotated[
 ]
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-    return typer.Exit(code=1)
-
-
-def _config() -> EstateConfig:
-    try:
-        return load_config(settings.catalog_path(), settings.policy_path())
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-
-
 def _control(config: EstateConfig) -> sa.Engine:
     url = config.catalog.control_url()
     if not url:
-        raise _fail(f"no control database URL; set {config.catalog.control_url_env}")
+        raise fail(f"no control database URL; set {config.catalog.control_url_env}")
     return make_engine(url, create_sqlite_dir=True)
 
 
@@ -82,7 +67,7 @@ def _keyring(config: EstateConfig) -> Keyring:
     try:
         keyring, notice = load_keyring(demo=is_demo(config.catalog))
     except KeyError_ as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if notice:
         err.print(f"[yellow]{notice}[/]")
     return keyring
@@ -100,7 +85,7 @@ def _register(
     now: bool,
     received: dt.datetime | None,
 ) -> None:
-    config = _config()
+    config = config_or_exit()
     given = {
         IdentifierKind.EMAIL: email,
         IdentifierKind.PHONE: phone,
@@ -118,7 +103,7 @@ def _register(
         )
         request = get_request(control, request_id)
     except (ValueError, RequestSettingsError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         control.dispose()
     assert request is not None
@@ -221,16 +206,16 @@ def unrestrict(
 @request_app.command("run")
 def run(request_id: Annotated[int, typer.Argument(help="the request's number")]) -> None:
     """Carry out a pending or failed request now (through the subject_request job, in-process)."""
-    config = _config()
+    config = config_or_exit()
     control = _control(config)
     try:
         request = get_request(control, request_id)
     finally:
         control.dispose()
     if request is None:
-        raise _fail(f"there is no request #{request_id}; `retention request list` shows the register")
+        raise fail(f"there is no request #{request_id}; `retention request list` shows the register")
     if request.status in (RequestStatus.DONE, RequestStatus.RUNNING):
-        raise _fail(f"request #{request_id} is {request.status.value}; `retention request show {request_id}`")
+        raise fail(f"request #{request_id} is {request.status.value}; `retention request show {request_id}`")
     _carry_out(request_id, config)
 
 
@@ -249,7 +234,7 @@ def list_(
     ] = None,
 ) -> None:
     """The register: every request with its deadline; overdue ones marked."""
-    config = _config()
+    config = config_or_exit()
     control = _control(config)
     try:
         requests = list_requests(control, status)
@@ -282,14 +267,14 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="print the receipt as JSON")] = False,
 ) -> None:
     """One request: its state and, once done, the receipt (readable text, or JSON)."""
-    config = _config()
+    config = config_or_exit()
     control = _control(config)
     try:
         request = get_request(control, request_id)
     finally:
         control.dispose()
     if request is None:
-        raise _fail(f"there is no request #{request_id}; `retention request list` shows the register")
+        raise fail(f"there is no request #{request_id}; `retention request list` shows the register")
     if as_json:
         sys.stdout.write(json.dumps(request.receipt or {}, indent=2, ensure_ascii=False) + "\n")
         return
@@ -316,15 +301,15 @@ def replay_command(
     """After restoring a backup: re-apply every erasure and pseudonymisation the ledger recorded since a day."""
     from retention.replay import ReplayError, replay_source
 
-    config = _config()
+    config = config_or_exit()
     keyring = _keyring(config)
     try:
         estate = Estate.connect(config.catalog)
     except EstateError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if source not in estate.sources:
         estate.dispose()
-        raise _fail(f"unknown source {source!r}; the catalog has {', '.join(estate.sources)}")
+        raise fail(f"unknown source {source!r}; the catalog has {', '.join(estate.sources)}")
     assert estate.control is not None
     started = time.perf_counter()
     try:
@@ -340,7 +325,7 @@ def replay_command(
                 progress=lambda m: status.update(m),
             )
     except ReplayError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         estate.dispose()
     table = Table(title=f"Replay onto {source} since {since.date()}")
@@ -354,7 +339,7 @@ def replay_command(
         f"database, {result.recovered_batches} interrupted batches finished, in {time.perf_counter() - started:.1f} s"
     )
     if result.mismatched:
-        raise _fail(
+        raise fail(
             f"{result.mismatched} rows were not changed because the restored row belongs to another person than the "
             "ledger says; check that the right database was restored"
         )
