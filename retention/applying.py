@@ -67,7 +67,6 @@ class Verification:
     held: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> pk -> row digest before apply
     deleted: dict[str, list[object]] = field(default_factory=dict)  # table -> pks deleted
     cleared: dict[str, dict[str, list[object]]] = field(default_factory=dict)  # table -> field -> pks
-    changed: dict[str, dict[str, list[object]]] = field(default_factory=dict)  # table -> field -> pks
     originals: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # table -> field -> pk -> digest
     unchanged_holding: dict[str, dict[str, int]] = field(default_factory=dict)  # other rows holding an original
 
@@ -408,9 +407,6 @@ class SourceApplier:
                         ver.cleared.setdefault(table_name, {}).setdefault(f, []).extend(pks)
             for fields, pks in ops.pseudonymise.items():
                 self._pseudonymise(conn, table, entry, specs, list(fields), pks, ops.subjects)
-                if ver is not None:
-                    for f in fields:
-                        ver.changed.setdefault(table_name, {}).setdefault(f, []).extend(pks)
             _fault("inside_source", self._batch_number)
             conn.execute(marker.insert().values(batch_id=batch_id, applied_at=dt.datetime.now(dt.UTC)))
 
