@@ -21,6 +21,7 @@ demo: setup ## set up, create the demo estate if missing, run today's daily job
 test: setup ## set up and run the whole test suite (SQLite, PostgreSQL, MariaDB)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/dagster definitions validate -w workspace.yaml
 	$(BIN)/pytest -n 2 --dist loadgroup -q
 
@@ -33,6 +34,7 @@ format: setup
 	$(BIN)/ruff format .
 
 validate: setup
+	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
 ui: setup ## the Dagster UI on the same local instance as `make demo`
