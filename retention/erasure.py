@@ -37,7 +37,7 @@ from retention.estate import Estate
 from retention.export import purge_exports, write_export
 from retention.keys import Keyring
 from retention.pipeline import index_subjects
-from retention.planning import HOLD_BOOKKEEPING, HOLD_LEGAL_CLAIM, PLAN_COLUMNS, Holds, Plan
+from retention.planning import HOLD_BOOKKEEPING, HOLD_LEGAL_CLAIM, PLAN_COLUMNS, Holds, Plan, children_first
 from retention.policy import Action
 from retention.requests import (
     KIND_TEXT,
@@ -289,22 +289,6 @@ def _last_day(deadline: pd.Timestamp, tz: ZoneInfo) -> dt.date | None:
     return (deadline - pd.Timedelta(microseconds=1)).tz_convert(tz).date()
 
 
-def _children_first(tagged: Tagged, tables: list[TableId]) -> list[TableId]:
-    """Tables ordered so that every table comes after the tables whose rows reference it."""
-    order: list[TableId] = []
-    remaining = list(tables)
-    while remaining:
-        for tid in remaining:
-            if not any(o != tid and o[0] == tid[0] and tid[1] in tagged[o].refs.values() for o in remaining):
-                order.append(tid)
-                remaining.remove(tid)
-                break
-        else:
-            order.extend(remaining)
-            break
-    return order
-
-
 @dataclass(frozen=True)
 class Label:
     """How the ledger names the actions of a request: purpose, rule and legal basis."""
@@ -360,7 +344,7 @@ def plan_for_person(
     decisions: dict[TableId, TableDecision] = {}
     staying: dict[TableId, set[object]] = {}  # rows of each table that stay (for the reference check)
     deleting: dict[TableId, set[object]] = {}
-    for tid in _children_first(view.tagged, list(view.tagged)):
+    for tid in children_first(view.tagged, list(view.tagged)):
         source, table = tid
         entry = catalog.table(source, table)
         purposes = list(entry.purposes)

@@ -99,7 +99,8 @@ def plan_retention(
     decided: dict[TableId, pd.DataFrame] = {}
     keep_rows: dict[TableId, pd.Series] = {}  # rows that stay (not deleted), by table: pk -> True
     # children first, so a parent knows whether a kept row still references it
-    for source, table in _children_first(catalog, tagged):
+    catalog_order = [tid for s, t, _ in catalog.tables() if (tid := (s, t)) in tagged]
+    for source, table in children_first(tagged, catalog_order):
         t = tagged[(source, table)]
         frame = t.frame
         plan.table_rows[(source, table)] = len(frame)
@@ -258,23 +259,18 @@ def _referenced_by_kept(
     return referenced
 
 
-def _children_first(catalog: Catalog, tagged: Tagged) -> list[TableId]:
-    """Tables ordered so that every table comes after all tables that reference it by foreign key."""
+def children_first(tagged: Tagged, tables: list[TableId]) -> list[TableId]:
+    """Tables ordered so that every table comes after all tables whose rows reference it by foreign key."""
     order: list[TableId] = []
-    remaining = [tid for s, t, _ in catalog.tables() if (tid := (s, t)) in tagged]
+    remaining = list(tables)
     while remaining:
         for tid in remaining:
-            referencing = [
-                other
-                for other in remaining
-                if other != tid and other[0] == tid[0] and tid[1] in tagged[other].refs.values()
-            ]
-            if not referencing:
+            if not any(o != tid and o[0] == tid[0] and tid[1] in tagged[o].refs.values() for o in remaining):
                 order.append(tid)
                 remaining.remove(tid)
                 break
         else:
-            order.extend(remaining)  # a foreign-key cycle: keep catalog order, apply will report violations
+            order.extend(remaining)  # a foreign-key cycle: keep the given order, apply will report violations
             break
     return order
 
