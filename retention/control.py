@@ -1,4 +1,4 @@
-"""The control database: the ledger of what was done, holds, and (later) subject requests.
+"""The control database: the ledger of what was done, holds, and what earlier runs remember of people.
 
 It never stores a raw identifier: rows are named by source, table, primary key and subject key. Ledger rows
 are written 'pending' before their batch touches the source and set 'done' after it committed; see
