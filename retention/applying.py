@@ -35,7 +35,7 @@ from anonymizers.clear import constant_for
 from retention.catalog import Category, TableEntry
 from retention.config import MARKER_TABLE, EstateConfig, column_specs
 from retention.control import DONE, PENDING, ledger
-from retention.keys import Keyring
+from retention.keys import KeyError_, Keyring
 from retention.planning import Plan
 from retention.policy import Action
 
@@ -266,7 +266,7 @@ class SourceApplier:
         self._tables: dict[str, sa.Table] = {}
         self._specs: dict[str, dict[str, ColumnSpec]] = {}
         self._batch_number = 0
-        self._recovery_key_id: str | None = None
+        self._reapply_key_id: str | None = None
         self._secret = hmac.new(keyring.subject.secret, b"verification", hashlib.sha256).digest()
         marker_metadata.create_all(engine)
 
@@ -281,7 +281,7 @@ class SourceApplier:
 
     def _key(self) -> Key:
         """The key for pseudonyms: the active one, or the one a pending batch recorded when it is re-applied."""
-        return self.keyring.keys.get(self._recovery_key_id or "", self.keyring.active)
+        return self.keyring.keys[self._reapply_key_id] if self._reapply_key_id else self.keyring.active
 
     def entry(self, table: str) -> TableEntry:
         return self.config.catalog.table(self.source, table)
@@ -577,34 +577,38 @@ class SourceApplier:
         for batch_id, rows in by_batch.items():
             if batch_id not in committed:
                 for table, table_rows in _group(rows, "table_name").items():
-                    entries = pd.DataFrame(
-                        {
-                            "pk": [self._typed_pk(table, r["pk"]) for r in table_rows],
-                            "subject": [r["subject"] for r in table_rows],
-                            "action": [r["action"] for r in table_rows],
-                            "fields": [tuple(f for f in r["fields"].split(",") if f) for r in table_rows],
-                        }
-                    )
-                    self._recovery_key_id = table_rows[0]["key_id"]
-                    try:
-                        self._execute_recovery(table, entries, batch_id)
-                    finally:
-                        self._recovery_key_id = None
+                    self.reapply(table, table_rows, batch_id, table_rows[0]["key_id"])
             with self.control.begin() as conn:
                 conn.execute(ledger.update().where(ledger.c.batch_id == batch_id).values(status=DONE))
         return len(by_batch)
 
-    def _execute_recovery(self, table: str, entries: pd.DataFrame, batch_id: str) -> None:
-        """Re-apply a batch under its original id (a batch holds rows of one table)."""
-        self._execute(table, _operations(entries), batch_id, None)
+    def reapply(self, table: str, rows: list, batch_id: str, key_id: str) -> None:
+        """Re-apply recorded ledger rows of one table under their batch id and with the key they were made
+        with, so every value comes out as it did the first time (recovery after a kill, replay after a restore).
+        """
+        if key_id not in self.keyring.keys:
+            raise KeyError_(
+                f"batch {batch_id} was made with key {key_id!r}, which the keyring lacks; put that key back in "
+                "the key file (keys are only ever added) and try again"
+            )
+        entries = pd.DataFrame(
+            {
+                "pk": [self.typed_pk(table, r["pk"]) for r in rows],
+                "subject": [r["subject"] for r in rows],
+                "action": [r["action"] for r in rows],
+                "fields": [tuple(f for f in r["fields"].split(",") if f) for r in rows],
+            }
+        )
+        self._reapply_key_id = key_id
+        try:
+            self._execute(table, _operations(entries), batch_id, None)
+        finally:
+            self._reapply_key_id = None
 
-    def _typed_pk(self, table: str, pk: str) -> object:
-        kind = self._specs_for(table)[self.entry(table).pk].kind
-        return int(pk) if kind == "integer" else pk
-
-    def _specs_for(self, table: str) -> dict[str, ColumnSpec]:
+    def typed_pk(self, table: str, pk: str) -> object:
+        """A primary key as the ledger writes it (text) turned back into the column's type."""
         self.table(table)
-        return self._specs[table]
+        return int(pk) if self._specs[table][self.entry(table).pk].kind == "integer" else pk
 
 
 def _group(rows: list, key: str) -> dict[str, list]:
@@ -658,7 +662,7 @@ def verify(applier: SourceApplier, result: ApplyResult) -> list[str]:
             sa_table = applier.table(table)
             pk_col = sa_table.c[applier.entry(table).pk]
             now: dict[str, str] = {}
-            pks = [applier._typed_pk(table, pk) for pk in digests]
+            pks = [applier.typed_pk(table, pk) for pk in digests]
             for i in range(0, len(pks), 5000):
                 for row in conn.execute(sa.select(sa_table).where(pk_col.in_(pks[i : i + 5000]))):
                     now[str(row._mapping[pk_col.name])] = _row_digest(applier._secret, tuple(row))

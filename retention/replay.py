@@ -12,7 +12,6 @@ Replaying twice changes nothing: the second time every batch is already there.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import itertools
 from collections import defaultdict
@@ -26,7 +25,7 @@ from retention.applying import SourceApplier, marker
 from retention.config import EstateConfig
 from retention.control import DONE, ensure_schema, ledger, subject_tokens
 from retention.identity import tokenise_series
-from retention.keys import Keyring
+from retention.keys import KeyError_, Keyring
 from retention.requests import ensure_request_schema, replays
 from retention.timeutil import end_of_day
 
@@ -61,25 +60,6 @@ class ReplayResult:
         return sum(t.mismatched for t in self.tables.values())
 
 
-class ReplayApplier(SourceApplier):
-    """The daily run's applier, re-applying recorded batches with the key each batch was made with."""
-
-    def replay_batch(self, table: str, entries: pd.DataFrame, batch_id: str, key_id: str, base: Keyring) -> None:
-        if key_id not in base.keys:
-            raise ReplayError(
-                f"batch {batch_id} was made with key {key_id!r}, which the keyring lacks; put that key back in "
-                "the key file (keys are only ever added) and replay again"
-            )
-        self.keyring = dataclasses.replace(base, active_id=key_id)
-        try:
-            self._execute_recovery(table, entries, batch_id)
-        finally:
-            self.keyring = base
-
-    def typed_pk(self, table: str, pk: str) -> object:
-        return self._typed_pk(table, pk)
-
-
 def replay_source(
     config: EstateConfig,
     source: str,
@@ -104,7 +84,7 @@ def replay_source(
         replay_id = conn.execute(
             replays.insert().values(source=source, since=since, started_at=started, status="running")
         ).inserted_primary_key[0]
-    applier = ReplayApplier(config, source, engine, control, keyring, run_id=run_id, as_of=started.date())
+    applier = SourceApplier(config, source, engine, control, keyring, run_id=run_id, as_of=started.date())
     result = ReplayResult(source, since)
     result.recovered_batches = applier.recover()
     with control.connect() as conn:
@@ -138,15 +118,10 @@ def replay_source(
                 outcome.mismatched += 1
             else:
                 chosen.append(r)
-        entries = pd.DataFrame(
-            {
-                "pk": [applier.typed_pk(table, r["pk"]) for r in chosen],
-                "subject": [r["subject"] for r in chosen],
-                "action": [r["action"] for r in chosen],
-                "fields": [tuple(f for f in r["fields"].split(",") if f) for r in chosen],
-            }
-        )
-        applier.replay_batch(table, entries, batch_id, batch[0]["key_id"], keyring)
+        try:
+            applier.reapply(table, chosen, batch_id, batch[0]["key_id"])
+        except KeyError_ as exc:
+            raise ReplayError(str(exc)) from None
         deleted = {r["pk"] for r in chosen if r["action"] == "delete"}
         outcome.deleted += len(deleted)
         outcome.updated += len({r["pk"] for r in chosen} - deleted)
@@ -184,7 +159,7 @@ def _present_batches(engine: sa.Engine, batch_ids: list[str]) -> set[str]:
 
 def _restored_subjects(
     config: EstateConfig,
-    applier: ReplayApplier,
+    applier: SourceApplier,
     control: sa.Engine,
     keyring: Keyring,
     entries: list[sa.RowMapping],
