@@ -82,6 +82,19 @@ def _name_variant(part: str) -> str:
     return r"\s+".join("".join(_FOLD.get(ch.lower(), re.escape(ch)) for ch in word) for word in part.split())
 
 
+def _name_parts(full_name: str) -> list[str]:
+    """The full name and its parts of three or more letters, longest first."""
+    words = full_name.split()
+    if not words:
+        return []
+    candidates = {" ".join(words)}
+    for word in words:
+        for piece in (word, *word.split("-")):
+            if len(piece.strip("-.'")) >= 3:
+                candidates.add(piece)
+    return sorted(candidates, key=lambda c: (-len(c), c))
+
+
 @lru_cache(maxsize=8192)
 def name_pattern(full_name: str) -> re.Pattern[str] | None:
     """Regex for a person's full name and its parts of three or more letters, longest first.
@@ -89,17 +102,40 @@ def name_pattern(full_name: str) -> re.Pattern[str] | None:
     Parts are the space-separated names and, for 'Anne-Marie', also 'Anne' and 'Marie'. A trailing
     genitive s ('Jensens') is included; placeholders such as '[name]' are never matched again.
     """
-    words = full_name.split()
-    if not words:
+    parts = _name_parts(full_name)
+    if not parts:
         return None
-    candidates = {" ".join(words)}
-    for word in words:
-        for piece in (word, *word.split("-")):
-            if len(piece.strip("-.'")) >= 3:
-                candidates.add(piece)
-    ordered = sorted(candidates, key=lambda c: (-len(c), c))
-    body = "|".join(_name_variant(c) for c in ordered)
+    body = "|".join(_name_variant(c) for c in parts)
     return re.compile(rf"(?<![\w\[])(?:{body})(?:'s|'|s)?(?![\w\]])", re.IGNORECASE)
+
+
+def _skeleton(text: str) -> str:
+    """Case-folded text, with the dotted and dotless i that IGNORECASE also matches to 'i' read as 'i'."""
+    return text.casefold().replace("\u0131", "i").replace("i\u0307", "i")
+
+
+@lru_cache(maxsize=8192)
+def _name_anchors(full_name: str) -> tuple[str, ...] | None:
+    """For each name part, its longest stretch that the pattern matches literally (ignoring case), so a text
+    holding none of them cannot match and needs no compiled pattern; None if some part has no such stretch.
+    Compiling a pattern per person is the costliest step of scrubbing, and most texts never name their author.
+    """
+    anchors = []
+    for part in _name_parts(full_name):
+        runs = re.split(r"\s+|[" + "".join(_FOLD) + "]", part, flags=re.IGNORECASE)
+        longest = max(runs, key=len)
+        if not longest:
+            return None
+        anchors.append(_skeleton(longest))
+    return tuple(anchors)
+
+
+def _may_name(text: str, full_name: str) -> bool:
+    anchors = _name_anchors(full_name)
+    if anchors is None:
+        return True
+    folded = _skeleton(text)
+    return any(anchor in folded for anchor in anchors)
 
 
 def scrub_one(text: str, own_name: str | None = None) -> str:
@@ -115,7 +151,7 @@ def scrub_one(text: str, own_name: str | None = None) -> str:
         scrubbed = _EMAIL.sub(EMAIL, scrubbed)
     if any(ch.isdigit() for ch in scrubbed):
         scrubbed = _NUMBER.sub(_number, scrubbed)
-    if own_name:
+    if own_name and _may_name(scrubbed, own_name):
         pattern = name_pattern(own_name)
         if pattern is not None:
             scrubbed = pattern.sub(NAME, scrubbed)

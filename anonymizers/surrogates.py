@@ -29,7 +29,7 @@ from anonymizers.base import (
 )
 from anonymizers.keys import Key, hmac_digest, hmac_digests
 from anonymizers.pools import pools
-from anonymizers.uniqueness import BASE36, DIGITS, assign_unique, keyed_suffix
+from anonymizers.uniqueness import BASE36, DIGITS, assign_unique, avoid_own, collation_key, keyed_suffix
 
 PERSON_DOMAIN = "surrogate:person"
 DEFAULT_EMAIL_DOMAIN = "anon.invalid"
@@ -237,7 +237,8 @@ def surrogate_series(
 
     With `unique`, every row gets a different value, none of them in `taken`: a row that would share a
     surrogate gets its keyed suffix (' 37', '…482137@…'), or for phones another keyed number. `taken`
-    should hold the column's values outside the rows being replaced.
+    should hold the column's values outside the rows being replaced. A row never gets back the value it had:
+    such a unit takes its next candidate in the same way.
     """
     if kind not in RENDERERS:
         raise ValueError(f"unknown surrogate kind {kind!r}; known: {', '.join(RENDERERS)}")
@@ -254,15 +255,20 @@ def surrogate_series(
     unit_seeds = seed_values[first].tolist()
     renderer = RENDERERS[kind](_Person.from_digests(hmac_digests(key, PERSON_DOMAIN, unit_seeds)), max_length, resolved)
     chosen = renderer.base()
+    own: list[set[str]] = [set() for _ in unit_seeds]
+    for code, original in zip(codes.tolist(), originals.tolist(), strict=True):
+        own[code].add(collation_key(original))
+    unit_ids = [f"{s}\x00{o}" for s, o in zip(unit_seeds, originals[first], strict=True)] if unique else unit_seeds
+
+    def candidate(i: int, attempt: int) -> str:
+        extra = int.from_bytes(hmac_digest(key, f"surrogate:suffix#{attempt}", unit_ids[i])[:8], "big")
+        return renderer.render(i, keyed_suffix(extra, attempt, renderer.suffix_alphabet), extra)
+
     if unique:
-        unit_ids = [f"{s}\x00{o}" for s, o in zip(unit_seeds, originals[first], strict=True)]
         order = hmac_digests(key, "surrogate:order", unit_ids)
-
-        def candidate(i: int, attempt: int) -> str:
-            extra = int.from_bytes(hmac_digest(key, f"surrogate:suffix#{attempt}", unit_ids[i])[:8], "big")
-            return renderer.render(i, keyed_suffix(extra, attempt, renderer.suffix_alphabet), extra)
-
-        chosen = assign_unique(order, chosen, candidate, taken, f"{kind} surrogate")
+        chosen = assign_unique(order, chosen, candidate, taken, f"{kind} surrogate", own)
+    else:
+        chosen = avoid_own(chosen, candidate, own)
     result = np.full(len(values), None, dtype=object)
     result[mask.to_numpy()] = np.asarray(chosen, dtype=object)[codes]
     return output_series(result, values)

@@ -34,32 +34,54 @@ def assign_unique(
     candidate: Callable[[int, int], str],
     taken: frozenset[str] | set[str],
     what: str,
+    own: Sequence[set[str]] | None = None,
 ) -> list[str]:
     """Choose one value per unit so that no two units, and no unit and `taken`, share a value.
 
     `first[i]` is unit i's preferred value, `candidate(i, attempt)` its attempt-th alternative (attempt >= 1),
-    `order_keys[i]` the keyed bytes that decide who keeps a contested value. Raises ValueError when the
-    column leaves no room (e.g. thousands of people in a 2-character column).
+    `order_keys[i]` the keyed bytes that decide who keeps a contested value, `own[i]` the collation keys of
+    the values unit i replaces, which it must not get back. Raises ValueError when the column leaves no room
+    (e.g. thousands of people in a 2-character column).
     """
     used = {collation_key(v) for v in taken}
     keys = [collation_key(v) for v in first]
-    if len(set(keys)) == len(keys) and used.isdisjoint(keys):
+    clean = own is None or all(k not in o for k, o in zip(keys, own, strict=True))
+    if clean and len(set(keys)) == len(keys) and used.isdisjoint(keys):
         return list(first)
     chosen: list[str] = [""] * len(first)
     for i in sorted(range(len(first)), key=order_keys.__getitem__):
-        value, folded, attempt = first[i], keys[i], 0
-        while folded in used:
-            attempt += 1
-            if attempt > MAX_ATTEMPTS:
-                raise ValueError(
-                    f"cannot find a unique {what} after {MAX_ATTEMPTS} attempts: the column's length leaves "
-                    "too few distinct values; widen the column or choose another anonymiser"
-                )
-            value = candidate(i, attempt)
-            folded = collation_key(value)
+        forbidden = own[i] if own is not None else set()
+        value, folded = _next_free(i, first[i], keys[i], candidate, lambda k, f=forbidden: k in used or k in f, what)
         used.add(folded)
         chosen[i] = value
     return chosen
+
+
+def avoid_own(first: Sequence[str], candidate: Callable[[int, int], str], own: Sequence[set[str]]) -> list[str]:
+    """Give each unit whose generated value equals one it replaces its next candidate that does not: a
+    surrogate drawn from the same pools as real names can otherwise hit the person's own name."""
+    chosen = list(first)
+    for i, value in enumerate(first):
+        folded = collation_key(value)
+        if folded in own[i]:
+            chosen[i] = _next_free(i, value, folded, candidate, own[i].__contains__, "surrogate")[0]
+    return chosen
+
+
+def _next_free(
+    i: int, value: str, folded: str, candidate: Callable[[int, int], str], blocked: Callable[[str], bool], what: str
+) -> tuple[str, str]:
+    attempt = 0
+    while blocked(folded):
+        attempt += 1
+        if attempt > MAX_ATTEMPTS:
+            raise ValueError(
+                f"cannot find a unique {what} after {MAX_ATTEMPTS} attempts: the column's length leaves "
+                "too few distinct values; widen the column or choose another anonymiser"
+            )
+        value = candidate(i, attempt)
+        folded = collation_key(value)
+    return value, folded
 
 
 DIGITS = "0123456789"

@@ -118,14 +118,14 @@ def report_for_day(day: dt.date) -> tuple[compliance.ReportFiles, list[str]]:
     from pipelines.definitions import DAILY_JOB, defs
     from pipelines.runner import local_instance
     from retention.config import load_config
-    from retention.estate import make_engine
+    from retention.estate import control_engine
 
     config = load_config(settings.catalog_path(), settings.policy_path())
     partition = day.isoformat()
     control_url = config.catalog.control_url()
     if not control_url:
         raise RuntimeError(f"no control database URL; set {config.catalog.control_url_env}")
-    control = make_engine(control_url, create_sqlite_dir=True)
+    control = control_engine(control_url)
     notes: list[str] = []
     try:
         with local_instance() as instance:

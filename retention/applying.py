@@ -2,15 +2,20 @@
 
 Crash safety across two databases (the source and the control database) without a distributed transaction:
 
-1. the batch's ledger rows are written to the control database as 'pending' and committed;
+1. the batch's ledger rows and its 'pending' row in `ledger_batches` are written to the control database
+   and committed;
 2. the batch is applied to the source in one transaction that also inserts the batch id into the source's
    small marker table (`retention_applied_batches`); it commits or rolls back as a whole;
-3. the ledger rows are set 'done'.
+3. the batch is set 'done'. To save a commit per batch this happens in the next batch's step 1, or at the end
+   of the run.
 
-A run killed between 1 and 2 leaves pending rows and no marker: the next run re-applies the batch from the
-ledger rows alone. Killed between 2 and 3: the marker is there, so the next run only sets the rows 'done'.
+A run killed between 1 and 2 leaves a pending batch and no marker: the next run re-applies the batch from its
+ledger rows alone. Killed between 2 and 3: the marker is there, so the next run only sets the batch 'done'.
 Killed inside 2: the source rolled back, as between 1 and 2. So ledger and databases always agree after the
 next run's recovery, and no batch is ever half-done.
+
+The writes go past SQLAlchemy's per-row processing where volumes are large (ledger rows, deletes, updates),
+because at a million rows that processing costs more than the database's own work.
 """
 
 from __future__ import annotations
@@ -34,12 +39,12 @@ from anonymizers import ColumnSpec, Context, Key
 from anonymizers.clear import constant_for
 from retention.catalog import Category, TableEntry
 from retention.config import MARKER_TABLE, EstateConfig, column_specs
-from retention.control import DONE, PENDING, ledger
+from retention.control import DONE, PENDING, ledger, ledger_batches
 from retention.keys import KeyError_, Keyring
 from retention.planning import Plan
 from retention.policy import Action
 
-DEFAULT_BATCH_ROWS = 2000
+DEFAULT_BATCH_ROWS = 5000
 # anonymisers that replace the whole value, so the original must be gone from the row afterwards
 REPLACING = frozenset({"token", "clear"} | {name for name in anonymizers.REGISTRY if name.startswith("surrogate_")})
 FAULT_ENV = "RETENTION_FAULT"  # test hook: "<phase>:<batch number>" kills the process with SIGKILL there
@@ -62,13 +67,16 @@ class TableOutcome:
 
 @dataclass
 class Verification:
-    """What the check after apply compares: keyed digests only, never values."""
+    """What the check after apply compares: keyed digests only, never values.
+
+    The digests of replaced values are taken from the same read that fetches them for anonymising, so apply
+    scans no column twice; the check afterwards scans each changed column once.
+    """
 
     held: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> pk -> row digest before apply
     deleted: dict[str, list[object]] = field(default_factory=dict)  # table -> pks deleted
     cleared: dict[str, dict[str, list[object]]] = field(default_factory=dict)  # table -> field -> pks
     originals: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # table -> field -> pk -> digest
-    unchanged_holding: dict[str, dict[str, int]] = field(default_factory=dict)  # other rows holding an original
 
 
 @dataclass
@@ -117,9 +125,54 @@ def _marks(conn: sa.Connection, count: int) -> list[str]:
     return ["?"] * count if style == "qmark" else ["%s"] * count
 
 
+def _chunks(values: list, size: int) -> Iterator[list]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _bind_processors(conn: sa.Connection, columns: list[sa.Column]) -> list[Callable[[object], object] | None]:
+    """SQLAlchemy's own conversions to what the driver takes, so bulk writes store exactly what it would."""
+    dialect = conn.dialect
+    return [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+
+
+def delete_keys(conn: sa.Connection, table: sa.Table, pk: str, keys: list[object]) -> None:
+    """DELETE ... WHERE pk IN (...), in chunks the driver accepts."""
+    quote = conn.dialect.identifier_preparer.quote
+    for chunk in _chunks(keys, MAX_PARAMS):
+        sql = f"DELETE FROM {quote(table.name)} WHERE {quote(pk)} IN ({', '.join(_marks(conn, len(chunk)))})"
+        conn.exec_driver_sql(sql, tuple(chunk))
+
+
+def set_constants(conn: sa.Connection, table: sa.Table, pk: str, values: dict[str, object], keys: list) -> None:
+    """UPDATE ... SET column = constant WHERE pk IN (...), in chunks."""
+    quote = conn.dialect.identifier_preparer.quote
+    names = list(values)
+    processors = _bind_processors(conn, [table.c[n] for n in names])
+    constants = tuple(p(values[n]) if p else values[n] for n, p in zip(names, processors, strict=True))
+    sets = ", ".join(f"{quote(n)} = {m}" for n, m in zip(names, _marks(conn, len(names)), strict=True))
+    for chunk in _chunks(keys, MAX_PARAMS):
+        sql = f"UPDATE {quote(table.name)} SET {sets} WHERE {quote(pk)} IN ({', '.join(_marks(conn, len(chunk)))})"
+        conn.exec_driver_sql(sql, constants + tuple(chunk))
+
+
+def fetch_raw(conn: sa.Connection, table: sa.Table, columns: list[str], pk: str, keys: list) -> Iterator[tuple]:
+    """Rows of the given columns by key, as the driver returns them (no type processing: for digests)."""
+    quote = conn.dialect.identifier_preparer.quote
+    listed = ", ".join(quote(c) for c in columns)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for chunk in _chunks(keys, MAX_PARAMS):
+            marks = ", ".join(_marks(conn, len(chunk)))
+            cursor.execute(f"SELECT {listed} FROM {quote(table.name)} WHERE {quote(pk)} IN ({marks})", tuple(chunk))
+            yield from cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 LEDGER_COLUMNS = [
     "run_id", "as_of", "rule", "purpose", "legal_basis", "source", "table_name", "pk", "subject", "action",
-    "fields", "key_id", "applied_at", "batch_id", "status",
+    "fields", "key_id", "applied_at", "batch_id",
 ]  # fmt: skip
 LedgerRows = tuple[list[str], list[tuple]]
 MAX_PARAMS = 30_000  # below every driver's and server's limit on bound parameters in one statement
@@ -134,6 +187,16 @@ def _copy_rows(conn: sa.Connection, table_sql: str, names: list[str], rows: list
             copy.write_row(row)
 
 
+def _executemany(conn: sa.Connection, sql: str, rows: list[tuple]) -> None:
+    """The driver's executemany on the transaction's own connection: SQLAlchemy's wrapper inspects every row,
+    which costs more than SQLite's insert itself."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
 def insert_many(conn: sa.Connection, table: sa.Table, names: list[str], values: list[tuple]) -> None:
     """Many driver-ready rows at once, past SQLAlchemy's per-row bind processing, which dominates at apply's
     volumes: COPY on PostgreSQL, the driver's executemany elsewhere (sqlite3 loops in C; PyMySQL folds the
@@ -146,7 +209,7 @@ def insert_many(conn: sa.Connection, table: sa.Table, names: list[str], values: 
         return
     marks = ", ".join(_marks(conn, len(names)))
     sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES ({marks})"
-    conn.exec_driver_sql(sql, values)
+    _executemany(conn, sql, values)
 
 
 _temp_counter = itertools.count()
@@ -160,12 +223,18 @@ def update_many(conn: sa.Connection, table: sa.Table, fields: list[str], pk: str
         return
     quote = conn.dialect.identifier_preparer.quote
     dialect = conn.dialect.name
-    values = rows if dialect == "postgresql" else [tuple(_driver_value(v, dialect) for v in row) for row in rows]
     name = quote(table.name)
     columns = [*fields, pk]
+    values = rows
+    processors = _bind_processors(conn, [table.c[c] for c in columns])
+    if dialect != "postgresql" and any(processors):
+        values = [
+            tuple(p(v) if p is not None and v is not None else v for p, v in zip(processors, row, strict=True))
+            for row in rows
+        ]
     if dialect == "sqlite":
         sets = ", ".join(f"{quote(f)} = ?" for f in fields)
-        conn.exec_driver_sql(f"UPDATE {name} SET {sets} WHERE {quote(pk)} = ?", values)
+        _executemany(conn, f"UPDATE {name} SET {sets} WHERE {quote(pk)} = ?", values)
     elif dialect == "postgresql":
         temp = quote(f"retention_update_{next(_temp_counter)}")
         listed = ", ".join(quote(c) for c in columns)
@@ -209,12 +278,18 @@ class _Ops:
 
 def _operations(entries: pd.DataFrame) -> _Ops:
     """Merge a row's entries: a delete wins; a field both cleared and pseudonymised is cleared."""
+    if (entries["action"] == Action.DELETE.value).all():
+        return _Ops(list(dict.fromkeys(entries["pk"].tolist())), {}, {}, {})
     deletes: list[object] = []
     clear_fields: dict[object, set[str]] = defaultdict(set)
     pseudo_fields: dict[object, set[str]] = defaultdict(set)
     subjects: dict[object, str] = {}
     for pk, subject, action, fields in zip(
-        entries["pk"], entries["subject"], entries["action"], entries["fields"], strict=True
+        entries["pk"].tolist(),
+        entries["subject"].tolist(),
+        entries["action"].tolist(),
+        entries["fields"].tolist(),
+        strict=True,
     ):
         subjects[pk] = subject
         if action == Action.DELETE.value:
@@ -266,6 +341,7 @@ class SourceApplier:
         self._tables: dict[str, sa.Table] = {}
         self._specs: dict[str, dict[str, ColumnSpec]] = {}
         self._batch_number = 0
+        self._finished: list[str] = []  # batches the source committed, to be set 'done' with the next write
         self._reapply_key_id: str | None = None
         self._secret = hmac.new(keyring.subject.secret, b"verification", hashlib.sha256).digest()
         marker_metadata.create_all(engine)
@@ -308,17 +384,19 @@ class SourceApplier:
         tables = [t for (s, t) in plan.entries if s == self.source]
         self.check_anonymizers(tables)
         self._checksum_held(plan, result.verification)
-        for table in children_first(self.engine, tables):
-            entries = plan.entries[(self.source, table)]
-            outcome = result.tables.setdefault(table, TableOutcome())
-            if entries.empty:
-                continue
-            self._scan_originals_before(table, entries, result.verification)
-            for batch in self._batches(entries):
-                self._apply_batch(table, batch, outcome, result.verification)
-                result.batches += 1
-                if self.progress is not None:
-                    self.progress(table, outcome.entries, len(entries))
+        try:
+            for table in children_first(self.engine, tables):
+                entries = plan.entries[(self.source, table)]
+                outcome = result.tables.setdefault(table, TableOutcome())
+                for batch in self._batches(entries):
+                    self._apply_batch(table, batch, outcome, result.verification)
+                    result.batches += 1
+                    if self.progress is not None:
+                        self.progress(table, outcome.entries, len(entries))
+        finally:
+            if self._finished:
+                with self.control.begin() as conn:
+                    self._mark_finished(conn)
         return result
 
     def _batches(self, entries: pd.DataFrame) -> Iterator[pd.DataFrame]:
@@ -333,6 +411,7 @@ class SourceApplier:
         policy = self.config.policy
         as_of = _driver_value(self.as_of, dialect)
         now = _driver_value(dt.datetime.now(dt.UTC), dialect)
+        purposes = batch["purpose"].tolist()
         if "rule" in batch.columns and "legal_basis" in batch.columns:
             rules = batch["rule"].astype(str).str.slice(0, 200).tolist()
             bases = batch["legal_basis"].astype(str).str.slice(0, 250).tolist()
@@ -341,32 +420,18 @@ class SourceApplier:
                 name: (f"{name}: {p.clock.value} + {p.period}, then {p.action.value}"[:200], p.legal_basis[:250])
                 for name, p in policy.purposes.items()
             }
-            rules = [by_purpose[p][0] for p in batch["purpose"]]
-            bases = [by_purpose[p][1] for p in batch["purpose"]]
+            rules = [by_purpose[p][0] for p in purposes]
+            bases = [by_purpose[p][1] for p in purposes]
+        fixed = (self.source, table)
+        tail = (self.keyring.active_id, now, batch_id)
         values = [
-            (
-                self.run_id,
-                as_of,
-                rule,
-                purpose,
-                basis,
-                self.source,
-                table,
-                str(pk),
-                subject,
-                action,
-                ",".join(fields),
-                self.keyring.active_id,
-                now,
-                batch_id,
-                PENDING,
-            )
+            (self.run_id, as_of, rule, purpose, basis, *fixed, str(pk), subject, action, ",".join(fields), *tail)
             for pk, subject, action, fields, purpose, rule, basis in zip(
-                batch["pk"],
-                batch["subject"],
-                batch["action"],
-                batch["fields"],
-                batch["purpose"],
+                batch["pk"].tolist(),
+                batch["subject"].tolist(),
+                batch["action"].tolist(),
+                batch["fields"].tolist(),
+                purposes,
                 rules,
                 bases,
                 strict=True,
@@ -378,37 +443,63 @@ class SourceApplier:
         self._batch_number += 1
         batch_id = str(uuid.uuid4())
         with self.control.begin() as conn:
+            self._mark_finished(conn)
+            conn.execute(ledger_batches.insert().values(batch_id=batch_id, source=self.source, status=PENDING))
             insert_many(conn, ledger, *self._ledger_rows(table, batch, batch_id, conn.dialect.name))
         _fault("after_ledger", self._batch_number)
         ops = _operations(batch)
         self._execute(table, ops, batch_id, ver)
+        self._finished.append(batch_id)
         _fault("after_source", self._batch_number)
-        with self.control.begin() as conn:
-            conn.execute(ledger.update().where(ledger.c.batch_id == batch_id).values(status=DONE))
         outcome.deleted += len(ops.deletes)
         outcome.updated += len({pk for pks in [*ops.clears.values(), *ops.pseudonymise.values()] for pk in pks})
         outcome.entries += len(batch)
 
+    def _mark_finished(self, conn: sa.Connection) -> None:
+        """Set the batches the source has committed 'done', inside the caller's control transaction."""
+        if self._finished:
+            conn.execute(
+                ledger_batches.update().where(ledger_batches.c.batch_id.in_(self._finished)).values(status=DONE)
+            )
+            self._finished.clear()
+
     def _execute(self, table_name: str, ops: _Ops, batch_id: str, ver: Verification | None) -> None:
         table = self.table(table_name)
         entry = self.entry(table_name)
-        pk_col = table.c[entry.pk]
-        specs = self._specs[table_name]
         with self.engine.begin() as conn:
             if ops.deletes:
-                conn.execute(sa.delete(table).where(pk_col.in_(ops.deletes)))
+                delete_keys(conn, table, entry.pk, ops.deletes)
                 if ver is not None:
                     ver.deleted.setdefault(table_name, []).extend(ops.deletes)
             for fields, pks in ops.clears.items():
-                values = {f: self._cleared_value(table_name, f) for f in fields}
-                conn.execute(sa.update(table).where(pk_col.in_(pks)).values(**values))
                 if ver is not None:
-                    for f in fields:
-                        ver.cleared.setdefault(table_name, {}).setdefault(f, []).extend(pks)
+                    self._record_cleared(conn, table, entry, list(fields), pks, ver)
+                set_constants(conn, table, entry.pk, {f: self._cleared_value(table_name, f) for f in fields}, pks)
             for fields, pks in ops.pseudonymise.items():
-                self._pseudonymise(conn, table, entry, specs, list(fields), pks, ops.subjects)
+                self._pseudonymise(conn, table, entry, list(fields), pks, ops.subjects, ver)
             _fault("inside_source", self._batch_number)
             conn.execute(marker.insert().values(batch_id=batch_id, applied_at=dt.datetime.now(dt.UTC)))
+
+    def _record_cleared(
+        self, conn: sa.Connection, table: sa.Table, entry: TableEntry, fields: list[str], pks: list, ver: Verification
+    ) -> None:
+        """Digests of the values about to be cleared, read by key (a value equal to the constant is already
+        cleared)."""
+        typed = conn.execute(
+            sa.select(table.c[entry.pk], *(table.c[f] for f in fields)).where(table.c[entry.pk].in_(pks))
+        )
+        rows = typed.all()
+        for i, f in enumerate(fields, start=1):
+            constant = self._cleared_value(table.name, f)
+            self._record_originals(ver, table.name, f, [(r[0], r[i]) for r in rows if r[i] != constant])
+        for f in fields:
+            ver.cleared.setdefault(table.name, {}).setdefault(f, []).extend(pks)
+
+    def _record_originals(self, ver: Verification, table: str, column: str, pairs: list[tuple]) -> None:
+        digests = ver.originals.setdefault(table, {}).setdefault(column, {})
+        for pk, value in pairs:
+            if value is not None:
+                digests[str(pk)] = _digest(self._secret, value)
 
     def _cleared_value(self, table: str, column: str) -> object:
         spec = self._specs[table][column]
@@ -422,18 +513,23 @@ class SourceApplier:
         conn: sa.Connection,
         table: sa.Table,
         entry: TableEntry,
-        specs: dict[str, ColumnSpec],
         fields: list[str],
         pks: list[object],
         subjects: dict[object, str],
+        ver: Verification | None,
     ) -> None:
         pk_col = table.c[entry.pk]
+        specs = self._specs[table.name]
         rows = conn.execute(
             sa.select(pk_col, *(table.c[f] for f in fields)).where(pk_col.in_(pks)).with_for_update()
         ).all()
         if not rows:
             return
-        frame = pd.DataFrame(rows, columns=["pk", *fields]).astype(object)
+        if ver is not None:
+            for i, f in enumerate(fields, start=1):
+                if entry.columns[f].anonymizer in REPLACING:
+                    self._record_originals(ver, table.name, f, [(r[0], r[i]) for r in rows])
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=["pk", *fields], dtype=object)
         seeds = frame["pk"].map(subjects).astype(object)
         names = self._own_names(conn, table.name, entry, frame["pk"].tolist())
         new: dict[str, pd.Series] = {}
@@ -459,25 +555,19 @@ class SourceApplier:
                     )
                     values = anonymizer(frame[f], ctx)
             new[f] = values.astype(object).where(values.notna(), None)
-        params = [
-            {"_pk": pk, **{f"_v_{f}": new[f].iat[i] for f in fields}} for i, pk in enumerate(frame["pk"].tolist())
-        ]
-        statement = (
-            sa.update(table).where(pk_col == sa.bindparam("_pk")).values(**{f: sa.bindparam(f"_v_{f}") for f in fields})
-        )
-        conn.execute(statement, params)
+        columns = [new[f].tolist() for f in fields]
+        update_many(conn, table, fields, entry.pk, list(zip(*columns, frame["pk"].tolist(), strict=True)))
 
     def _collisions(
         self, conn: sa.Connection, table: sa.Table, pk_col: sa.Column, column: str, values: pd.Series, pks: list
     ) -> set[str]:
         """New values of a unique column that other rows already hold (checked only for this batch's values)."""
-        candidates = [v for v in values.dropna().unique().tolist()]
+        candidates = values.dropna().unique().tolist()
         if not candidates:
             return set()
-        found = conn.execute(
-            sa.select(table.c[column]).where(table.c[column].in_(candidates), pk_col.not_in(pks))
-        ).scalars()
-        return {str(v) for v in found}
+        mine = {str(pk) for pk in pks}
+        found = fetch_raw(conn, table, [pk_col.name, column], column, candidates)
+        return {str(v) for pk, v in found if str(pk) not in mine}
 
     def _own_names(self, conn: sa.Connection, table: str, entry: TableEntry, pks: list[object]) -> pd.Series | None:
         """The person's name for scrubbing free text: a name column of the row or of its nearest ancestor."""
@@ -501,43 +591,16 @@ class SourceApplier:
         for (source, table), keys in plan.held_keys.items():
             if source != self.source or keys.empty:
                 continue
-            sa_table = self.table(table)
-            pk_col = sa_table.c[self.entry(table).pk]
-            digests: dict[str, str] = {}
-            pks = keys.index.tolist()
             with self.engine.connect() as conn:
-                for start in range(0, len(pks), 5000):
-                    chunk = pks[start : start + 5000]
-                    for row in conn.execute(sa.select(sa_table).where(pk_col.in_(chunk))):
-                        digests[str(row._mapping[pk_col.name])] = _row_digest(self._secret, tuple(row))
-            ver.held[table] = digests
+                ver.held[table] = self.row_digests(conn, table, keys.index.tolist())
 
-    def _scan_originals_before(self, table: str, entries: pd.DataFrame, ver: Verification) -> None:
-        """Keyed digests of the values about to be replaced, and how many other rows hold one of them.
-
-        Only for anonymisers that replace the whole value (tokens, surrogates, clearing): scrubbing and
-        generalising may rightly leave a value as it was.
-        """
-        updates = entries[entries["action"] != Action.DELETE.value]
-        if updates.empty:
-            return
+    def row_digests(self, conn: sa.Connection, table: str, pks: list) -> dict[str, str]:
+        """pk -> keyed digest of the whole row as the driver returns it, for the rows with the given keys."""
         sa_table = self.table(table)
-        pk_col = sa_table.c[self.entry(table).pk]
-        by_field: dict[str, list[object]] = defaultdict(list)
-        for pk, action, fields in zip(updates["pk"], updates["action"], updates["fields"], strict=True):
-            for f in fields:
-                if action == Action.CLEAR.value or self.entry(table).columns[f].anonymizer in REPLACING:
-                    by_field[f].append(pk)
-        with self.engine.connect() as conn:
-            for f, pks in by_field.items():
-                pks = list(dict.fromkeys(pks))
-                digests: dict[str, str] = {}
-                for start in range(0, len(pks), 5000):
-                    rows = conn.execute(sa.select(pk_col, sa_table.c[f]).where(pk_col.in_(pks[start : start + 5000])))
-                    digests.update({str(pk): _digest(self._secret, v) for pk, v in rows if v is not None})
-                ver.originals.setdefault(table, {})[f] = digests
-                holding = self.digests_of_column(conn, table, f, set(digests.values()))
-                ver.unchanged_holding.setdefault(table, {})[f] = sum(1 for pk in holding if pk not in digests)
+        pk = self.entry(table).pk
+        position = list(sa_table.columns.keys()).index(pk)
+        rows = fetch_raw(conn, sa_table, list(sa_table.columns.keys()), pk, pks)
+        return {str(row[position]): _row_digest(self._secret, tuple(row)) for row in rows}
 
     def digests_of_column(self, conn: sa.Connection, table: str, column: str, wanted: set[str]) -> dict[str, str]:
         """pk -> digest of every row whose value in `column` is one of the wanted digests (a streamed scan)."""
@@ -561,26 +624,27 @@ class SourceApplier:
         """Finish batches a killed run left pending: mark them done if the source committed, else re-apply."""
         with self.control.connect() as conn:
             pending = (
-                conn.execute(sa.select(ledger).where(ledger.c.source == self.source, ledger.c.status == PENDING))
-                .mappings()
+                conn.execute(
+                    sa.select(ledger_batches.c.batch_id).where(
+                        ledger_batches.c.source == self.source, ledger_batches.c.status == PENDING
+                    )
+                )
+                .scalars()
                 .all()
             )
         if not pending:
             return 0
-        by_batch: dict[str, list] = defaultdict(list)
-        for row in pending:
-            by_batch[row["batch_id"]].append(row)
         with self.engine.connect() as conn:
-            committed = set(
-                conn.execute(sa.select(marker.c.batch_id).where(marker.c.batch_id.in_(list(by_batch)))).scalars()
-            )
-        for batch_id, rows in by_batch.items():
+            committed = set(conn.execute(sa.select(marker.c.batch_id).where(marker.c.batch_id.in_(pending))).scalars())
+        for batch_id in pending:
             if batch_id not in committed:
+                with self.control.connect() as conn:
+                    rows = conn.execute(sa.select(ledger).where(ledger.c.batch_id == batch_id)).mappings().all()
                 for table, table_rows in _group(rows, "table_name").items():
                     self.reapply(table, table_rows, batch_id, table_rows[0]["key_id"])
             with self.control.begin() as conn:
-                conn.execute(ledger.update().where(ledger.c.batch_id == batch_id).values(status=DONE))
-        return len(by_batch)
+                conn.execute(ledger_batches.update().where(ledger_batches.c.batch_id == batch_id).values(status=DONE))
+        return len(pending)
 
     def reapply(self, table: str, rows: list, batch_id: str, key_id: str) -> None:
         """Re-apply recorded ledger rows of one table under their batch id and with the key they were made
@@ -649,23 +713,11 @@ def verify(applier: SourceApplier, result: ApplyResult) -> list[str]:
         for table, fields in ver.originals.items():
             for f, own in fields.items():
                 holding = applier.digests_of_column(conn, table, f, set(own.values()))
-                kept_own = sum(1 for pk, digest in holding.items() if own.get(pk) == digest)
-                others = sum(1 for pk in holding if pk not in own)
-                if kept_own:
-                    problems.append(f"{applier.source}.{table}.{f}: {kept_own} changed rows still hold their value")
-                if others > ver.unchanged_holding[table][f]:
-                    problems.append(
-                        f"{applier.source}.{table}.{f}: {others - ver.unchanged_holding[table][f]} more unchanged "
-                        "rows hold an original value than before apply"
-                    )
+                kept = sum(1 for pk, digest in holding.items() if own.get(pk) == digest)
+                if kept:
+                    problems.append(f"{applier.source}.{table}.{f}: {kept} changed rows still hold their value")
         for table, digests in ver.held.items():
-            sa_table = applier.table(table)
-            pk_col = sa_table.c[applier.entry(table).pk]
-            now: dict[str, str] = {}
-            pks = [applier.typed_pk(table, pk) for pk in digests]
-            for i in range(0, len(pks), 5000):
-                for row in conn.execute(sa.select(sa_table).where(pk_col.in_(pks[i : i + 5000]))):
-                    now[str(row._mapping[pk_col.name])] = _row_digest(applier._secret, tuple(row))
+            now = applier.row_digests(conn, table, [applier.typed_pk(table, pk) for pk in digests])
             changed = sum(1 for pk, d in digests.items() if now.get(pk) != d)
             if changed:
                 problems.append(f"{applier.source}.{table}: {changed} held rows changed during apply")

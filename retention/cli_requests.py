@@ -23,7 +23,7 @@ from retention.catalog import IdentifierKind
 from retention.cli_support import config_or_exit, console, err, fail
 from retention.config import EstateConfig
 from retention.erasure import receipt_text
-from retention.estate import Estate, EstateError, is_demo, make_engine
+from retention.estate import Estate, EstateError, control_engine, is_demo
 from retention.keys import KeyError_, Keyring, load_keyring
 from retention.requests import (
     KIND_TEXT,
@@ -60,7 +60,7 @@ def _control(config: EstateConfig) -> sa.Engine:
     url = config.catalog.control_url()
     if not url:
         raise fail(f"no control database URL; set {config.catalog.control_url_env}")
-    return make_engine(url, create_sqlite_dir=True)
+    return control_engine(url)
 
 
 def _keyring(config: EstateConfig) -> Keyring:

@@ -1,8 +1,9 @@
 """The control database: the ledger of what was done, holds, and what earlier runs remember of people.
 
-It never stores a raw identifier: rows are named by source, table, primary key and subject key. Ledger rows
-are written 'pending' before their batch touches the source and set 'done' after it committed; see
-`retention.applying` for how a crash in between is repaired.
+It never stores a raw identifier: rows are named by source, table, primary key and subject key. A batch's
+ledger rows are written, with the batch 'pending' in `ledger_batches`, before the batch touches the source;
+the batch is set 'done' after the source committed. See `retention.applying` for how a crash in between is
+repaired.
 """
 
 from __future__ import annotations
@@ -38,12 +39,22 @@ ledger = sa.Table(
     sa.Column("key_id", sa.String(20), nullable=False),
     sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("batch_id", sa.String(36), nullable=False),
-    sa.Column("status", sa.String(10), nullable=False),
     sa.UniqueConstraint("source", "table_name", "pk", "purpose", name="uq_ledger_row_purpose"),
     sa.Index("ix_ledger_batch", "batch_id"),
-    sa.Index("ix_ledger_subject", "subject"),
     sa.Index("ix_ledger_as_of", "as_of"),
 )
+
+ledger_batches = sa.Table(
+    "ledger_batches",
+    metadata,
+    sa.Column("batch_id", sa.String(36), primary_key=True),
+    sa.Column("source", sa.String(80), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Index("ix_ledger_batches_status", "source", "status"),
+)
+"""One row per batch, so a batch is finished by changing one row rather than all of its ledger rows."""
+
+ledger_with_status = ledger.join(ledger_batches, ledger.c.batch_id == ledger_batches.c.batch_id)
 
 legal_holds = sa.Table(
     "legal_holds",
@@ -84,6 +95,33 @@ subject_tokens = sa.Table(
 
 def ensure_schema(engine: sa.Engine) -> None:
     metadata.create_all(engine)
+    _upgrade(engine)
+
+
+def _upgrade(engine: sa.Engine) -> None:
+    """Bring a control database written by an earlier version to this schema, keeping every ledger row."""
+    inspector = sa.inspect(engine)
+    if "ix_ledger_subject" in {i["name"] for i in inspector.get_indexes("ledger")}:
+        # no query looks ledger rows up by subject, and its random inserts made every ledger write slower
+        with engine.begin() as conn:
+            sa.Index("ix_ledger_subject", ledger.c.subject).drop(conn)
+    if "status" in {c["name"] for c in inspector.get_columns("ledger")}:
+        _move_status_to_batches(engine)
+
+
+def _move_status_to_batches(engine: sa.Engine) -> None:
+    """Control databases written before `ledger_batches` kept each batch's status on every ledger row: move it
+    to one row per batch."""
+    with engine.begin() as conn:
+        conn.execute(
+            ledger_batches.insert().from_select(
+                ["batch_id", "source", "status"],
+                sa.select(ledger.c.batch_id, sa.func.min(ledger.c.source), sa.func.max(sa.column("status")))
+                .select_from(ledger)
+                .group_by(ledger.c.batch_id),
+            )
+        )
+        conn.exec_driver_sql("ALTER TABLE ledger DROP COLUMN status")
 
 
 def load_holds(engine: sa.Engine) -> Holds:

@@ -32,6 +32,20 @@ def make_engine(url: str, *, create_sqlite_dir: bool = False) -> sa.Engine:
     return sa.create_engine(parsed, **kwargs)
 
 
+def control_engine(url: str) -> sa.Engine:
+    """The control database's engine. On SQLite it runs in WAL mode: a commit then writes and syncs the log
+    once instead of a rollback journal and the file, which halves the cost of the apply step's per-batch
+    ledger commits, and readers (sensors, the report) no longer block the run's writes."""
+    engine = make_engine(url, create_sqlite_dir=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _wal)
+    return engine
+
+
+def _wal(dbapi_connection: object, _record: object) -> None:
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")  # type: ignore[attr-defined]
+
+
 @dataclass
 class Estate:
     """One engine per source and one for the control database."""
@@ -57,7 +71,7 @@ class Estate:
         control_url = catalog.control_url()
         if not control_url:
             raise EstateError(f"no control database URL; set {catalog.control_url_env}")
-        estate.control = make_engine(control_url, create_sqlite_dir=True)
+        estate.control = control_engine(control_url)
         return estate
 
     def dispose(self) -> None:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from retention.alerts import BLOCKING_CHECK, RUN_FAILURE, STEP_FAILURE, Alert, raise_alerts, safe_error_text
 from retention.config import load_config
-from retention.estate import make_engine
+from retention.estate import control_engine as open_control
 
 PARTITION_TAG = "dagster/partition"
 
@@ -58,7 +58,7 @@ def control_engine(catalog_path: str, policy_path: str) -> sa.Engine | None:
         url = load_config(catalog_path, policy_path).catalog.control_url()
     except Exception:  # a broken configuration must not stop the alert
         return None
-    return make_engine(url, create_sqlite_dir=True) if url else None
+    return open_control(url) if url else None
 
 
 def alert_failed_run(

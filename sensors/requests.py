@@ -21,7 +21,7 @@ from pipelines.requests import (
 )
 from retention.config import load_config
 from retention.control import ensure_schema
-from retention.estate import make_engine
+from retention.estate import control_engine
 from retention.export import purge_exports
 from retention.requests import (
     RequestStatus,
@@ -66,7 +66,7 @@ def build_request_sensor(catalog_path: str, policy_path: str, daily_job: str) ->
         url = config.catalog.control_url()
         if not url:
             return dg.SensorResult(skip_reason=f"no control database; set {config.catalog.control_url_env}")
-        control = make_engine(url, create_sqlite_dir=True)
+        control = control_engine(url)
         try:
             ensure_schema(control)
             ensure_request_schema(control)
