@@ -104,7 +104,8 @@ def _upgrade(engine: sa.Engine) -> None:
     if "ix_ledger_subject" in {i["name"] for i in inspector.get_indexes("ledger")}:
         # no query looks ledger rows up by subject, and its random inserts made every ledger write slower
         with engine.begin() as conn:
-            sa.Index("ix_ledger_subject", ledger.c.subject).drop(conn)
+            detached = sa.Table("ledger", sa.MetaData(), sa.Column("subject", sa.String(40)))
+            sa.Index("ix_ledger_subject", detached.c.subject).drop(conn)
     if "status" in {c["name"] for c in inspector.get_columns("ledger")}:
         _move_status_to_batches(engine)
 

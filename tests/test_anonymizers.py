@@ -27,7 +27,7 @@ from anonymizers.clear import cleared
 from anonymizers.generalize import birth_band, ip_network, month_start, postal_region, year_start
 from anonymizers.keys import hmac_digest, hmac_digests
 from anonymizers.pools import Pools, ascii_fold
-from anonymizers.scrub import fit_text, scrub_one
+from anonymizers.scrub import NAME, fit_text, name_pattern, scrub_one
 from anonymizers.surrogates import surrogate_series
 from anonymizers.tokens import MIN_TOKEN_HEX, make_token
 from anonymizers.uniqueness import collation_key
@@ -286,6 +286,16 @@ def test_surrogate_key_separation(kind: str) -> None:
     for other in (OTHER_SECRET, OTHER_ID):
         changed = (base != run(f"surrogate_{kind}", values, key=other, seeds=people)).mean()
         assert changed > 0.9
+
+
+@pytest.mark.parametrize("unique", [False, True])
+@pytest.mark.parametrize("kind", ["name", "email", "phone", "address", "username"])
+def test_a_surrogate_never_gives_a_row_its_own_value_back(kind: str, unique: bool) -> None:
+    people = seeds(200)
+    first = surrogate_series(kind, pd.Series(["x"] * 200), KEY, seeds=people, unique=unique)
+    again = surrogate_series(kind, first, KEY, seeds=people, unique=unique)
+    assert (again != first).all()
+    assert again.equals(surrogate_series(kind, first, KEY, seeds=people, unique=unique))
 
 
 def test_surrogate_without_seed_uses_value() -> None:
@@ -588,6 +598,25 @@ UNTOUCHED = [
 @pytest.mark.parametrize(("text", "name", "expected"), SCRUB_CASES)
 def test_scrub_cases(text: str, name: str | None, expected: str) -> None:
     assert scrub_one(text, name) == expected
+
+
+SPELLINGS = [
+    "Søren", "SOEREN", "soren", "ærø", "AERO", "aeroe", "Dahl", "İda", "ıda", "IDA", "ilse", "ſkov", "SKOV",
+    "\u212airsten", "kirsten", "aase", "Åse", "bøgh", "BOEGH", "hej", "og", "-", "s", "'s", "[name]",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.sampled_from(["Søren Ærø-Dahl", "Ida Ilse", "Kirsten Skov", "Åse Bøgh", "Li Bo"]),
+    words=st.lists(st.sampled_from(SPELLINGS), max_size=8),
+    glue=st.sampled_from([" ", "", ", ", "\n"]),
+)
+def test_scrub_skips_the_name_pattern_only_when_it_cannot_match(name: str, words: list[str], glue: str) -> None:
+    text = glue.join(words)
+    pattern = name_pattern(name)
+    assert pattern is not None
+    assert scrub_one(text, name) == pattern.sub(NAME, scrub_one(text, None))
 
 
 @pytest.mark.parametrize("text", UNTOUCHED)
