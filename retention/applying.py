@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 import anonymizers
 from anonymizers import ColumnSpec, Context, Key
@@ -105,7 +106,7 @@ def _digest(secret: bytes, value: object) -> str:
 
 
 def _row_digest(secret: bytes, row: tuple) -> str:
-    return hmac.new(secret, repr(tuple(row)).encode(), hashlib.sha256).hexdigest()
+    return _digest(secret, tuple(row))
 
 
 def _driver_value(value: object, dialect: str) -> object:
@@ -136,12 +137,29 @@ def _bind_processors(conn: sa.Connection, columns: list[sa.Column]) -> list[Call
     return [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
 
 
+def _key_match(conn: sa.Connection, column: str, keys: list) -> tuple[str, tuple]:
+    """`column IN (...)` and its parameters for a chunk of keys; on PostgreSQL `= ANY(%s)` with one array,
+    because psycopg parses a statement's placeholders in Python, which at thousands of keys costs more than
+    the statement."""
+    quote = conn.dialect.identifier_preparer.quote
+    if conn.dialect.name == "postgresql":
+        return f"{quote(column)} = ANY(%s)", (list(keys),)
+    return f"{quote(column)} IN ({', '.join(_marks(conn, len(keys)))})", tuple(keys)
+
+
+def in_keys(conn: sa.Connection, column: sa.ColumnElement, keys: list) -> sa.ColumnElement[bool]:
+    """The same as `_key_match` for SQLAlchemy statements."""
+    if conn.dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(keys), type_=postgresql.ARRAY(column.type)))
+    return column.in_(keys)
+
+
 def delete_keys(conn: sa.Connection, table: sa.Table, pk: str, keys: list[object]) -> None:
     """DELETE ... WHERE pk IN (...), in chunks the driver accepts."""
     quote = conn.dialect.identifier_preparer.quote
     for chunk in _chunks(keys, MAX_PARAMS):
-        sql = f"DELETE FROM {quote(table.name)} WHERE {quote(pk)} IN ({', '.join(_marks(conn, len(chunk)))})"
-        conn.exec_driver_sql(sql, tuple(chunk))
+        match, params = _key_match(conn, pk, chunk)
+        conn.exec_driver_sql(f"DELETE FROM {quote(table.name)} WHERE {match}", params)
 
 
 def set_constants(conn: sa.Connection, table: sa.Table, pk: str, values: dict[str, object], keys: list) -> None:
@@ -152,8 +170,8 @@ def set_constants(conn: sa.Connection, table: sa.Table, pk: str, values: dict[st
     constants = tuple(p(values[n]) if p else values[n] for n, p in zip(names, processors, strict=True))
     sets = ", ".join(f"{quote(n)} = {m}" for n, m in zip(names, _marks(conn, len(names)), strict=True))
     for chunk in _chunks(keys, MAX_PARAMS):
-        sql = f"UPDATE {quote(table.name)} SET {sets} WHERE {quote(pk)} IN ({', '.join(_marks(conn, len(chunk)))})"
-        conn.exec_driver_sql(sql, constants + tuple(chunk))
+        match, params = _key_match(conn, pk, chunk)
+        conn.exec_driver_sql(f"UPDATE {quote(table.name)} SET {sets} WHERE {match}", constants + params)
 
 
 def fetch_raw(conn: sa.Connection, table: sa.Table, columns: list[str], pk: str, keys: list) -> Iterator[tuple]:
@@ -163,8 +181,8 @@ def fetch_raw(conn: sa.Connection, table: sa.Table, columns: list[str], pk: str,
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         for chunk in _chunks(keys, MAX_PARAMS):
-            marks = ", ".join(_marks(conn, len(chunk)))
-            cursor.execute(f"SELECT {listed} FROM {quote(table.name)} WHERE {quote(pk)} IN ({marks})", tuple(chunk))
+            match, params = _key_match(conn, pk, chunk)
+            cursor.execute(f"SELECT {listed} FROM {quote(table.name)} WHERE {match}", params)
             yield from cursor.fetchall()
     finally:
         cursor.close()
@@ -422,7 +440,7 @@ class SourceApplier:
             }
             rules = [by_purpose[p][0] for p in purposes]
             bases = [by_purpose[p][1] for p in purposes]
-        fixed = (self.source, table)
+        fixed = (str(self.source), str(table))  # plain str: sqlite3 adapts subclasses (quoted_name) row by row
         tail = (self.keyring.active_id, now, batch_id)
         values = [
             (self.run_id, as_of, rule, purpose, basis, *fixed, str(pk), subject, action, ",".join(fields), *tail)
@@ -486,7 +504,7 @@ class SourceApplier:
         """Digests of the values about to be cleared, read by key (a value equal to the constant is already
         cleared)."""
         typed = conn.execute(
-            sa.select(table.c[entry.pk], *(table.c[f] for f in fields)).where(table.c[entry.pk].in_(pks))
+            sa.select(table.c[entry.pk], *(table.c[f] for f in fields)).where(in_keys(conn, table.c[entry.pk], pks))
         )
         rows = typed.all()
         for i, f in enumerate(fields, start=1):
@@ -521,7 +539,7 @@ class SourceApplier:
         pk_col = table.c[entry.pk]
         specs = self._specs[table.name]
         rows = conn.execute(
-            sa.select(pk_col, *(table.c[f] for f in fields)).where(pk_col.in_(pks)).with_for_update()
+            sa.select(pk_col, *(table.c[f] for f in fields)).where(in_keys(conn, pk_col, pks)).with_for_update()
         ).all()
         if not rows:
             return
@@ -581,7 +599,7 @@ class SourceApplier:
             for child, parent in itertools.pairwise(tables):
                 link = self.entry(child.name).subject
                 query = query.join(parent, child.c[link.foreign_key] == parent.c[self.entry(parent.name).pk])
-            rows = dict(conn.execute(query.where(tables[0].c[entry.pk].in_(pks))).all())
+            rows = dict(conn.execute(query.where(in_keys(conn, tables[0].c[entry.pk], pks))).all())
             return pd.Series([rows.get(pk) for pk in pks], dtype=object)
         return None
 
