@@ -8,6 +8,7 @@ from pydantic import PrivateAttr
 
 from anonymizers.keys import Key
 from retention import settings
+from retention.applying import DEFAULT_BATCH_ROWS
 from retention.config import EstateConfig, load_config
 from retention.estate import Estate, is_demo
 from retention.keys import Keyring, load_keyring
@@ -18,7 +19,7 @@ class EstateResource(dg.ConfigurableResource):
 
     catalog_path: str = str(settings.catalog_path())
     policy_path: str = str(settings.policy_path())
-    apply_batch_rows: int = int(os.environ.get("RETENTION_BATCH_ROWS", "2000"))
+    apply_batch_rows: int = int(os.environ.get("RETENTION_BATCH_ROWS", str(DEFAULT_BATCH_ROWS)))
     """Rows per apply batch (one transaction each); memory of the apply step grows with this, not the table."""
 
     _estate: Estate | None = PrivateAttr(default=None)

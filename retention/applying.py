@@ -40,7 +40,7 @@ from anonymizers import ColumnSpec, Context, Key
 from anonymizers.clear import constant_for
 from retention.catalog import Category, TableEntry
 from retention.config import MARKER_TABLE, EstateConfig, column_specs
-from retention.control import DONE, PENDING, ledger, ledger_batches
+from retention.control import DONE, PENDING, ledger, ledger_batches, ledger_entries, ledger_rules
 from retention.keys import KeyError_, Keyring
 from retention.planning import Plan
 from retention.policy import Action
@@ -107,18 +107,6 @@ def _digest(secret: bytes, value: object) -> str:
 
 def _row_digest(secret: bytes, row: tuple) -> str:
     return _digest(secret, tuple(row))
-
-
-def _driver_value(value: object, dialect: str) -> object:
-    """What the driver takes without SQLAlchemy's per-row type processing: naive UTC for datetimes, and for
-    SQLite the text format SQLAlchemy itself stores."""
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value.isoformat(sep=" ", timespec="microseconds") if dialect == "sqlite" else value
-    if isinstance(value, dt.date) and dialect == "sqlite":
-        return value.isoformat()
-    return value
 
 
 def _marks(conn: sa.Connection, count: int) -> list[str]:
@@ -188,11 +176,7 @@ def fetch_raw(conn: sa.Connection, table: sa.Table, columns: list[str], pk: str,
         cursor.close()
 
 
-LEDGER_COLUMNS = [
-    "run_id", "as_of", "rule", "purpose", "legal_basis", "source", "table_name", "pk", "subject", "action",
-    "fields", "key_id", "applied_at", "batch_id",
-]  # fmt: skip
-LedgerRows = tuple[list[str], list[tuple]]
+ENTRY_COLUMNS = ["batch_id", "rule_id", "pk", "subject", "action", "fields"]
 MAX_PARAMS = 30_000  # below every driver's and server's limit on bound parameters in one statement
 
 
@@ -360,6 +344,7 @@ class SourceApplier:
         self._specs: dict[str, dict[str, ColumnSpec]] = {}
         self._batch_number = 0
         self._finished: list[str] = []  # batches the source committed, to be set 'done' with the next write
+        self._rule_cache: dict[tuple[str, str, str], int] = {}
         self._reapply_key_id: str | None = None
         self._secret = hmac.new(keyring.subject.secret, b"verification", hashlib.sha256).digest()
         marker_metadata.create_all(engine)
@@ -423,47 +408,74 @@ class SourceApplier:
         for _, batch in entries.groupby(codes // self.batch_rows, sort=True):
             yield batch
 
-    def _ledger_rows(self, table: str, batch: pd.DataFrame, batch_id: str, dialect: str) -> LedgerRows:
-        """One ledger row per entry, as driver-ready tuples. Entries may carry their own 'rule' and
-        'legal_basis' (subject requests); otherwise both come from the policy's purpose."""
-        policy = self.config.policy
-        as_of = _driver_value(self.as_of, dialect)
-        now = _driver_value(dt.datetime.now(dt.UTC), dialect)
+    def _rules(self, batch: pd.DataFrame) -> list[tuple[str, str, str]]:
+        """(purpose, rule, legal basis) of each entry. Entries may carry their own 'rule' and 'legal_basis'
+        (subject requests); otherwise both come from the policy's purpose."""
         purposes = batch["purpose"].tolist()
         if "rule" in batch.columns and "legal_basis" in batch.columns:
             rules = batch["rule"].astype(str).str.slice(0, 200).tolist()
             bases = batch["legal_basis"].astype(str).str.slice(0, 250).tolist()
-        else:
-            by_purpose = {
-                name: (f"{name}: {p.clock.value} + {p.period}, then {p.action.value}"[:200], p.legal_basis[:250])
-                for name, p in policy.purposes.items()
-            }
-            rules = [by_purpose[p][0] for p in purposes]
-            bases = [by_purpose[p][1] for p in purposes]
-        fixed = (str(self.source), str(table))  # plain str: sqlite3 adapts subclasses (quoted_name) row by row
-        tail = (self.keyring.active_id, now, batch_id)
-        values = [
-            (self.run_id, as_of, rule, purpose, basis, *fixed, str(pk), subject, action, ",".join(fields), *tail)
-            for pk, subject, action, fields, purpose, rule, basis in zip(
-                batch["pk"].tolist(),
+            return list(zip(purposes, rules, bases, strict=True))
+        by_purpose = {
+            name: (name, f"{name}: {p.clock.value} + {p.period}, then {p.action.value}"[:200], p.legal_basis[:250])
+            for name, p in self.config.policy.purposes.items()
+        }
+        return [by_purpose[p] for p in purposes]
+
+    def _rule_ids(self, triples: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+        """Ids of rules in `ledger_rules`, adding the new ones (in their own transaction: another run may add
+        the same rule at the same time, and the unique constraint then keeps one)."""
+        missing = triples - self._rule_cache.keys()
+        if missing:
+            for triple in missing:
+                try:
+                    with self.control.begin() as conn:
+                        conn.execute(
+                            ledger_rules.insert().values(purpose=triple[0], rule=triple[1], legal_basis=triple[2])
+                        )
+                except sa.exc.IntegrityError:
+                    pass  # already there
+            with self.control.connect() as conn:
+                known = conn.execute(sa.select(ledger_rules).where(ledger_rules.c.purpose.in_({t[0] for t in missing})))
+                for row in known:
+                    self._rule_cache[(row.purpose, row.rule, row.legal_basis)] = row.rule_id
+        return self._rule_cache
+
+    def _write_ledger(self, table: str, batch: pd.DataFrame, batch_id: str) -> None:
+        """The batch's row in `ledger_batches` ('pending') and one ledger entry per plan entry, in one
+        transaction that also sets the batches finished since the last write 'done'."""
+        triples = self._rules(batch)
+        ids = self._rule_ids(set(triples))
+        rows = list(
+            zip(
+                itertools.repeat(batch_id),
+                [ids[t] for t in triples],
+                [str(pk) for pk in batch["pk"].tolist()],
                 batch["subject"].tolist(),
                 batch["action"].tolist(),
-                batch["fields"].tolist(),
-                purposes,
-                rules,
-                bases,
-                strict=True,
+                [",".join(f) for f in batch["fields"].tolist()],
             )
-        ]
-        return LEDGER_COLUMNS, values
+        )
+        with self.control.begin() as conn:
+            self._mark_finished(conn)
+            conn.execute(
+                ledger_batches.insert().values(
+                    batch_id=batch_id,
+                    run_id=self.run_id,
+                    as_of=self.as_of,
+                    source=self.source,
+                    table_name=str(table),
+                    key_id=self.keyring.active_id,
+                    applied_at=dt.datetime.now(dt.UTC),
+                    status=PENDING,
+                )
+            )
+            insert_many(conn, ledger_entries, ENTRY_COLUMNS, rows)
 
     def _apply_batch(self, table: str, batch: pd.DataFrame, outcome: TableOutcome, ver: Verification) -> None:
         self._batch_number += 1
         batch_id = str(uuid.uuid4())
-        with self.control.begin() as conn:
-            self._mark_finished(conn)
-            conn.execute(ledger_batches.insert().values(batch_id=batch_id, source=self.source, status=PENDING))
-            insert_many(conn, ledger, *self._ledger_rows(table, batch, batch_id, conn.dialect.name))
+        self._write_ledger(table, batch, batch_id)
         _fault("after_ledger", self._batch_number)
         ops = _operations(batch)
         self._execute(table, ops, batch_id, ver)

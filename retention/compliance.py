@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from retention.alerts import Alert, recent_alerts
 from retention.catalog import Catalog
 from retention.config import EstateConfig
-from retention.control import PENDING, ensure_schema, ledger, ledger_batches, ledger_with_status
+from retention.control import PENDING, ensure_schema, ledger
 from retention.planning import Plan
 from retention.policy import Clock, Policy
 from retention.tagging import Tagged
@@ -191,12 +191,11 @@ def ledger_counts(control: sa.Engine, as_of: dt.date) -> tuple[pd.DataFrame, pd.
             ledger.c.table_name,
             ledger.c.action,
             ledger.c.rule,
-            ledger_batches.c.status,
+            ledger.c.status,
             sa.func.count().label("rows"),
         )
-        .select_from(ledger_with_status)
         .where(ledger.c.as_of == as_of)
-        .group_by(ledger.c.source, ledger.c.table_name, ledger.c.action, ledger.c.rule, ledger_batches.c.status)
+        .group_by(ledger.c.source, ledger.c.table_name, ledger.c.action, ledger.c.rule, ledger.c.status)
     )
     with control.connect() as conn:
         frame = pd.DataFrame(conn.execute(query).all(), columns=["source", "table", "action", "rule", "status", "rows"])

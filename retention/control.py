@@ -1,9 +1,9 @@
 """The control database: the ledger of what was done, holds, and what earlier runs remember of people.
 
 It never stores a raw identifier: rows are named by source, table, primary key and subject key. A batch's
-ledger rows are written, with the batch 'pending' in `ledger_batches`, before the batch touches the source;
+ledger entries are written, with the batch 'pending' in `ledger_batches`, before the batch touches the source;
 the batch is set 'done' after the source committed. See `retention.applying` for how a crash in between is
-repaired.
+repaired. Readers use the `ledger` view, which joins entries to their batch and rule.
 """
 
 from __future__ import annotations
@@ -21,40 +21,76 @@ DONE = "done"
 
 metadata = sa.MetaData()
 
-ledger = sa.Table(
-    "ledger",
-    metadata,
-    sa.Column("entry_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(64), nullable=False),
-    sa.Column("as_of", sa.Date, nullable=False),
-    sa.Column("rule", sa.String(200), nullable=False),
-    sa.Column("purpose", sa.String(80), nullable=False),
-    sa.Column("legal_basis", sa.String(250), nullable=False),
-    sa.Column("source", sa.String(80), nullable=False),
-    sa.Column("table_name", sa.String(120), nullable=False),
-    sa.Column("pk", sa.String(64), nullable=False),
-    sa.Column("subject", sa.String(40), nullable=False),
-    sa.Column("action", sa.String(20), nullable=False),
-    sa.Column("fields", sa.String(500), nullable=False),
-    sa.Column("key_id", sa.String(20), nullable=False),
-    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("batch_id", sa.String(36), nullable=False),
-    sa.UniqueConstraint("source", "table_name", "pk", "purpose", name="uq_ledger_row_purpose"),
-    sa.Index("ix_ledger_batch", "batch_id"),
-    sa.Index("ix_ledger_as_of", "as_of"),
-)
-
 ledger_batches = sa.Table(
     "ledger_batches",
     metadata,
     sa.Column("batch_id", sa.String(36), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
     sa.Column("source", sa.String(80), nullable=False),
+    sa.Column("table_name", sa.String(120), nullable=False),
+    sa.Column("key_id", sa.String(20), nullable=False),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("status", sa.String(10), nullable=False),
     sa.Index("ix_ledger_batches_status", "source", "status"),
+    sa.Index("ix_ledger_batches_as_of", "as_of"),
 )
-"""One row per batch, so a batch is finished by changing one row rather than all of its ledger rows."""
+"""One row per batch: what is the same for all its entries, and whether the source has committed it."""
 
-ledger_with_status = ledger.join(ledger_batches, ledger.c.batch_id == ledger_batches.c.batch_id)
+ledger_rules = sa.Table(
+    "ledger_rules",
+    metadata,
+    sa.Column("rule_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("purpose", sa.String(80), nullable=False),
+    sa.Column("rule", sa.String(200), nullable=False),
+    sa.Column("legal_basis", sa.String(250), nullable=False),
+    sa.UniqueConstraint("purpose", "rule", "legal_basis", name="uq_ledger_rules"),
+)
+"""Each purpose's rule and legal basis once, rather than on each of millions of entries."""
+
+ledger_entries = sa.Table(
+    "ledger_entries",
+    metadata,
+    sa.Column("entry_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.String(36), nullable=False),
+    sa.Column("rule_id", sa.Integer, nullable=False),
+    sa.Column("pk", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(40), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("fields", sa.String(500), nullable=False),
+    sa.Index("ix_ledger_entries_batch", "batch_id"),
+)
+"""One row per action. Kept narrow: at a million actions its width decides what the ledger costs to write."""
+
+view_metadata = sa.MetaData()
+ledger = sa.Table(
+    "ledger",
+    view_metadata,
+    sa.Column("entry_id", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("as_of", sa.Date),
+    sa.Column("rule", sa.String(200)),
+    sa.Column("purpose", sa.String(80)),
+    sa.Column("legal_basis", sa.String(250)),
+    sa.Column("source", sa.String(80)),
+    sa.Column("table_name", sa.String(120)),
+    sa.Column("pk", sa.String(64)),
+    sa.Column("subject", sa.String(40)),
+    sa.Column("action", sa.String(20)),
+    sa.Column("fields", sa.String(500)),
+    sa.Column("key_id", sa.String(20)),
+    sa.Column("applied_at", sa.DateTime(timezone=True)),
+    sa.Column("batch_id", sa.String(36)),
+    sa.Column("status", sa.String(10)),
+)
+"""The ledger as readers see it, one row per action with everything named: a view over the three tables."""
+
+_LEDGER_VIEW = (
+    "VIEW ledger AS SELECT e.entry_id, b.run_id, b.as_of, r.rule, r.purpose, r.legal_basis, b.source, "
+    "b.table_name, e.pk, e.subject, e.action, e.fields, b.key_id, b.applied_at, e.batch_id, b.status "
+    "FROM ledger_entries e JOIN ledger_batches b ON b.batch_id = e.batch_id "
+    "JOIN ledger_rules r ON r.rule_id = e.rule_id"
+)
 
 legal_holds = sa.Table(
     "legal_holds",
@@ -95,34 +131,43 @@ subject_tokens = sa.Table(
 
 def ensure_schema(engine: sa.Engine) -> None:
     metadata.create_all(engine)
-    _upgrade(engine)
-
-
-def _upgrade(engine: sa.Engine) -> None:
-    """Bring a control database written by an earlier version to this schema, keeping every ledger row."""
     inspector = sa.inspect(engine)
-    if "ix_ledger_subject" in {i["name"] for i in inspector.get_indexes("ledger")}:
-        # no query looks ledger rows up by subject, and its random inserts made every ledger write slower
+    if "ledger" in inspector.get_table_names():
+        _split_wide_ledger(engine)
+    if "ledger" not in sa.inspect(engine).get_view_names():
+        if engine.dialect.name == "postgresql":
+            sql = "CREATE OR REPLACE " + _LEDGER_VIEW
+        else:
+            sql = "CREATE " + _LEDGER_VIEW.replace("VIEW ledger", "VIEW IF NOT EXISTS ledger", 1)
         with engine.begin() as conn:
-            detached = sa.Table("ledger", sa.MetaData(), sa.Column("subject", sa.String(40)))
-            sa.Index("ix_ledger_subject", detached.c.subject).drop(conn)
-    if "status" in {c["name"] for c in inspector.get_columns("ledger")}:
-        _move_status_to_batches(engine)
+            conn.exec_driver_sql(sql)
 
 
-def _move_status_to_batches(engine: sa.Engine) -> None:
-    """Control databases written before `ledger_batches` kept each batch's status on every ledger row: move it
-    to one row per batch."""
+def _split_wide_ledger(engine: sa.Engine) -> None:
+    """Control databases written by earlier versions hold one wide `ledger` table, with the batch's status on
+    every row: move its rows into the three tables, in their order, and drop it for the view."""
+    old = sa.Table("ledger", sa.MetaData(), autoload_with=engine)
+    status = sa.func.max(old.c.status) if "status" in old.c else sa.func.max(sa.literal(DONE))
+    per_batch = ["run_id", "as_of", "source", "table_name", "key_id", "applied_at"]
+    triple = ["purpose", "rule", "legal_basis"]
     with engine.begin() as conn:
+        conn.execute(ledger_rules.insert().from_select(triple, sa.select(*(old.c[c] for c in triple)).distinct()))
         conn.execute(
             ledger_batches.insert().from_select(
-                ["batch_id", "source", "status"],
-                sa.select(ledger.c.batch_id, sa.func.min(ledger.c.source), sa.func.max(sa.column("status")))
-                .select_from(ledger)
-                .group_by(ledger.c.batch_id),
+                ["batch_id", *per_batch, "status"],
+                sa.select(old.c.batch_id, *(sa.func.min(old.c[c]) for c in per_batch), status).group_by(old.c.batch_id),
             )
         )
-        conn.exec_driver_sql("ALTER TABLE ledger DROP COLUMN status")
+        matching = sa.and_(*(ledger_rules.c[c] == old.c[c] for c in triple))
+        conn.execute(
+            ledger_entries.insert().from_select(
+                ["batch_id", "rule_id", "pk", "subject", "action", "fields"],
+                sa.select(old.c.batch_id, ledger_rules.c.rule_id, old.c.pk, old.c.subject, old.c.action, old.c.fields)
+                .join_from(old, ledger_rules, matching)
+                .order_by(old.c.entry_id),
+            )
+        )
+        old.drop(conn)
 
 
 def load_holds(engine: sa.Engine) -> Holds:

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from retention.applying import SourceApplier, marker
 from retention.config import EstateConfig
-from retention.control import DONE, ensure_schema, ledger, ledger_batches, ledger_with_status, subject_tokens
+from retention.control import DONE, ensure_schema, ledger, subject_tokens
 from retention.identity import tokenise_series
 from retention.keys import KeyError_, Keyring
 from retention.requests import ensure_request_schema, replays
@@ -91,8 +91,7 @@ def replay_source(
         rows = (
             conn.execute(
                 sa.select(ledger)
-                .select_from(ledger_with_status)
-                .where(ledger.c.source == source, ledger.c.applied_at >= start, ledger_batches.c.status == DONE)
+                .where(ledger.c.source == source, ledger.c.applied_at >= start, ledger.c.status == DONE)
                 .order_by(ledger.c.entry_id)
             )
             .mappings()

@@ -18,7 +18,7 @@ from dateutil.relativedelta import relativedelta
 
 from pipelines.runner import run_daily
 from retention.config import load_config
-from retention.control import ledger, ledger_batches, ledger_with_status
+from retention.control import ledger
 from retention.demo.generator import generate_demo_estate
 from retention.estate import Estate
 from retention.keys import load_keyring
@@ -122,8 +122,7 @@ def test_daily_runs_in_order_enforce_the_policy(
     control_url = os.environ["RETENTION_CONTROL_URL"]
     engine = _engine(control_url)
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(ledger, ledger_batches.c.status).select_from(ledger_with_status)).all()
-        assert conn.execute(sa.select(sa.func.count()).select_from(ledger)).scalar_one() == len(rows)
+        rows = conn.execute(sa.select(ledger)).all()
     engine.dispose()
     assert rows, "the runs recorded nothing"
     assert {r.status for r in rows} == {"done"}

@@ -53,9 +53,8 @@ def ledger_counts(control: str) -> dict[tuple[str, str, str, str], int]:
         with engine.connect() as conn:
             rows = conn.execute(
                 sa.text(
-                    "SELECT l.source, l.table_name, l.action, l.rule, COUNT(*) FROM ledger AS l "
-                    "JOIN ledger_batches AS b ON b.batch_id = l.batch_id "
-                    "WHERE l.as_of = :day AND b.status = 'done' GROUP BY l.source, l.table_name, l.action, l.rule"
+                    "SELECT source, table_name, action, rule, COUNT(*) FROM ledger "
+                    "WHERE as_of = :day AND status = 'done' GROUP BY source, table_name, action, rule"
                 ),
                 {"day": DAY},
             ).all()
