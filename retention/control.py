@@ -147,7 +147,6 @@ def _split_wide_ledger(engine: sa.Engine) -> None:
     """Control databases written by earlier versions hold one wide `ledger` table, with the batch's status on
     every row: move its rows into the three tables, in their order, and drop it for the view."""
     old = sa.Table("ledger", sa.MetaData(), autoload_with=engine)
-    status = sa.func.max(old.c.status) if "status" in old.c else sa.func.max(sa.literal(DONE))
     per_batch = ["run_id", "as_of", "source", "table_name", "key_id", "applied_at"]
     triple = ["purpose", "rule", "legal_basis"]
     with engine.begin() as conn:
@@ -155,7 +154,9 @@ def _split_wide_ledger(engine: sa.Engine) -> None:
         conn.execute(
             ledger_batches.insert().from_select(
                 ["batch_id", *per_batch, "status"],
-                sa.select(old.c.batch_id, *(sa.func.min(old.c[c]) for c in per_batch), status).group_by(old.c.batch_id),
+                sa.select(
+                    old.c.batch_id, *(sa.func.min(old.c[c]) for c in per_batch), sa.func.max(old.c.status)
+                ).group_by(old.c.batch_id),
             )
         )
         matching = sa.and_(*(ledger_rules.c[c] == old.c[c] for c in triple))
