@@ -50,6 +50,7 @@ _NUMBER = re.compile(
     re.VERBOSE,
 )
 _URL_TRAILING = ".,;:!?)]}'\"»"
+_DIGIT = re.compile(r"\d")  # every branch of _NUMBER needs one
 _EMAIL_HINT = re.compile(r"@|[\[(]\s*(?:at|snabel-a)\s*[\])]", re.IGNORECASE)
 _FOLD = {"æ": "(?:æ|ae)", "ø": "(?:ø|oe|o)", "å": "(?:å|aa)", "é": "(?:é|e)", "ü": "(?:ü|ue|u)", "ö": "(?:ö|oe|o)"}
 _YEAR = re.compile(r"(?:19|20)\d\d")
@@ -149,7 +150,7 @@ def scrub_one(text: str, own_name: str | None = None) -> str:
         scrubbed = _URL.sub(_url, scrubbed)
     if _EMAIL_HINT.search(scrubbed):
         scrubbed = _EMAIL.sub(EMAIL, scrubbed)
-    if any(ch.isdigit() for ch in scrubbed):
+    if _DIGIT.search(scrubbed):
         scrubbed = _NUMBER.sub(_number, scrubbed)
     if own_name and _may_name(scrubbed, own_name):
         pattern = name_pattern(own_name)
