@@ -33,9 +33,9 @@ def make_engine(url: str, *, create_sqlite_dir: bool = False) -> sa.Engine:
 
 
 def control_engine(url: str) -> sa.Engine:
-    """The control database's engine. On SQLite it runs in WAL mode: a commit then writes and syncs the log
-    once instead of a rollback journal and the file, which halves the cost of the apply step's per-batch
-    ledger commits, and readers (sensors, the report) no longer block the run's writes."""
+    """The control database's engine. On SQLite it runs in WAL mode: a commit then writes and syncs one log
+    instead of a rollback journal and the file, which makes the apply step's per-batch ledger commits
+    cheaper, and readers (sensors, the report) no longer block the run's writes."""
     engine = make_engine(url, create_sqlite_dir=True)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _wal)
