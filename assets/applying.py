@@ -78,8 +78,8 @@ def _build_forsource(source: str, partitions: dg.PartitionsDefinition) -> list:
         blocking=True,
         partitions_def=partitions,
         description=(
-            "Planned rows are gone or changed as planned, no original value of a changed field is left in the "
-            "table, and every held row is byte-for-byte unchanged (keyed checksums taken before apply)."
+            "Planned rows are gone or changed as planned, no changed row still holds the value it had, and "
+            "every held row is byte-for-byte unchanged (keyed checksums taken before apply)."
         ),
     )
     def _verify(

@@ -71,7 +71,7 @@ class Verification:
     """What the check after apply compares: keyed digests only, never values.
 
     The digests of replaced values are taken from the same read that fetches them for anonymising, so apply
-    scans no column twice; the check afterwards scans each changed column once.
+    reads no column twice; the check afterwards reads the changed rows again by key.
     """
 
     held: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> pk -> row digest before apply
@@ -632,20 +632,14 @@ class SourceApplier:
         rows = fetch_raw(conn, sa_table, list(sa_table.columns.keys()), pk, pks)
         return {str(row[position]): _row_digest(self._secret, tuple(row)) for row in rows}
 
-    def digests_of_column(self, conn: sa.Connection, table: str, column: str, wanted: set[str]) -> dict[str, str]:
-        """pk -> digest of every row whose value in `column` is one of the wanted digests (a streamed scan)."""
-        if not wanted:
-            return {}
+    def value_digests(self, conn: sa.Connection, table: str, column: str, pks: list) -> dict[str, str]:
+        """pk -> keyed digest of the non-null value in `column`, read typed as anonymising reads it, by key."""
         sa_table = self.table(table)
         pk_col = sa_table.c[self.entry(table).pk]
-        result = conn.execution_options(stream_results=True, yield_per=20_000).execute(
-            sa.select(pk_col, sa_table.c[column]).where(sa_table.c[column].is_not(None))
-        )
-        found = {}
-        for pk, value in result:
-            digest = _digest(self._secret, value)
-            if digest in wanted:
-                found[str(pk)] = digest
+        found: dict[str, str] = {}
+        for chunk in _chunks(pks, MAX_PARAMS):
+            query = sa.select(pk_col, sa_table.c[column]).where(in_keys(conn, pk_col, chunk))
+            found.update({str(pk): _digest(self._secret, v) for pk, v in conn.execute(query) if v is not None})
         return found
 
     # --- recovery ---------------------------------------------------------------------------------------
@@ -712,18 +706,21 @@ def _group(rows: list, key: str) -> dict[str, list]:
     return grouped
 
 
+def _count(conn: sa.Connection, pk_col: sa.Column, pks: list, *conditions: sa.ColumnElement[bool]) -> int:
+    """Rows among the given keys that meet the conditions."""
+    return sum(
+        conn.execute(sa.select(sa.func.count()).where(in_keys(conn, pk_col, chunk), *conditions)).scalar_one()
+        for chunk in _chunks(pks, MAX_PARAMS)
+    )
+
+
 def verify(applier: SourceApplier, result: ApplyResult) -> list[str]:
     """Problems found after apply (empty when everything is as planned); messages hold no values."""
     problems: list[str] = []
     ver = result.verification
     with applier.engine.connect() as conn:
         for table, pks in ver.deleted.items():
-            sa_table = applier.table(table)
-            pk_col = sa_table.c[applier.entry(table).pk]
-            left = sum(
-                conn.execute(sa.select(sa.func.count()).where(pk_col.in_(pks[i : i + 5000]))).scalar_one()
-                for i in range(0, len(pks), 5000)
-            )
+            left = _count(conn, applier.table(table).c[applier.entry(table).pk], pks)
             if left:
                 problems.append(f"{applier.source}.{table}: {left} rows planned for deletion are still there")
         for table, fields in ver.cleared.items():
@@ -732,18 +729,13 @@ def verify(applier: SourceApplier, result: ApplyResult) -> list[str]:
             for f, pks in fields.items():
                 expected = applier._cleared_value(table, f)
                 condition = sa_table.c[f].is_not(None) if expected is None else sa_table.c[f] != expected
-                bad = sum(
-                    conn.execute(
-                        sa.select(sa.func.count()).where(pk_col.in_(pks[i : i + 5000]), condition)
-                    ).scalar_one()
-                    for i in range(0, len(pks), 5000)
-                )
+                bad = _count(conn, pk_col, pks, condition)
                 if bad:
                     problems.append(f"{applier.source}.{table}.{f}: {bad} rows planned to be cleared are not")
         for table, fields in ver.originals.items():
             for f, own in fields.items():
-                holding = applier.digests_of_column(conn, table, f, set(own.values()))
-                kept = sum(1 for pk, digest in holding.items() if own.get(pk) == digest)
+                now = applier.value_digests(conn, table, f, [applier.typed_pk(table, pk) for pk in own])
+                kept = sum(1 for pk, digest in now.items() if own[pk] == digest)
                 if kept:
                     problems.append(f"{applier.source}.{table}.{f}: {kept} changed rows still hold their value")
         for table, digests in ver.held.items():
