@@ -76,6 +76,8 @@ class Anonymizer(Protocol):
 
     name: str
     kinds: frozenset[str]
+    uses_names: bool
+    """Whether it reads `ctx.own_names`, which costs the engine a join to find."""
 
     def check(self, column: ColumnSpec, options: Mapping[str, Any], key_id: str | None = None) -> None:
         """Raise ValueError, naming the problem and the fix, if this anonymiser cannot serve the column.
@@ -104,6 +106,7 @@ class FunctionAnonymizer:
     transform: Callable[[pd.Series, Context, Mapping[str, Any]], pd.Series] = field(repr=False)
     option_specs: Mapping[str, Option] = field(default_factory=dict, repr=False)
     extra_check: Callable[[ColumnSpec, Mapping[str, Any], str | None], None] | None = field(default=None, repr=False)
+    uses_names: bool = False
 
     def resolve(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """Options with defaults filled in; unknown or malformed options raise ValueError."""

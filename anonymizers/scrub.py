@@ -190,4 +190,4 @@ def _transform(values: pd.Series, ctx: Context, options: Mapping[str, Any]) -> p
     return scrub_text(values, ctx.own_names, ctx.column.max_length)
 
 
-SCRUB_TEXT = FunctionAnonymizer("scrub_text", TEXT_KINDS, _transform)
+SCRUB_TEXT = FunctionAnonymizer("scrub_text", TEXT_KINDS, _transform, uses_names=True)

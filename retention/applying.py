@@ -6,7 +6,7 @@ Crash safety across two databases (the source and the control database) without 
    and committed;
 2. the batch is applied to the source in one transaction that also inserts the batch id into the source's
    small marker table (`retention_applied_batches`); it commits or rolls back as a whole;
-3. the batch is set 'done'. To save a commit per batch this happens in the next batch's step 1, or at the end
+3. the batch is set 'done'. To save a commit per batch this happens in a later batch's step 1, or at the end
    of the run.
 
 A run killed between 1 and 2 leaves a pending batch and no marker: the next run re-applies the batch from its
@@ -14,41 +14,42 @@ ledger rows alone. Killed between 2 and 3: the marker is there, so the next run 
 Killed inside 2: the source rolled back, as between 1 and 2. So ledger and databases always agree after the
 next run's recovery, and no batch is ever half-done.
 
-The writes go past SQLAlchemy's per-row processing where volumes are large (ledger rows, deletes, updates),
-because at a million rows that processing costs more than the database's own work.
+Step 1 runs in a writer process a few batches ahead of steps 2 (`retention.ledger_writer`); the source side
+still waits for each batch's step 1 before its step 2, so the order above holds batch by batch. The large
+writes go to the driver directly (`retention.bulk`).
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import datetime as dt
-import hashlib
 import hmac
 import itertools
-import os
-import signal
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 import anonymizers
 from anonymizers import ColumnSpec, Context, Key
 from anonymizers.clear import constant_for
+from retention.bulk import MAX_PARAMS, chunks, delete_keys, fetch_raw, in_keys, set_constants, update_many
 from retention.catalog import Category, TableEntry
 from retention.config import MARKER_TABLE, EstateConfig, column_specs
-from retention.control import DONE, PENDING, ledger, ledger_batches, ledger_entries, ledger_rules
+from retention.control import DONE, PENDING, ledger, ledger_batches
 from retention.keys import KeyError_, Keyring
+from retention.ledger_writer import Batch, LedgerWriter, batch_ids, fault, open_ledger
 from retention.planning import Plan
 from retention.policy import Action
 
 DEFAULT_BATCH_ROWS = 5000
 # anonymisers that replace the whole value, so the original must be gone from the row afterwards
 REPLACING = frozenset({"token", "clear"} | {name for name in anonymizers.REGISTRY if name.startswith("surrogate_")})
-FAULT_ENV = "RETENTION_FAULT"  # test hook: "<phase>:<batch number>" kills the process with SIGKILL there
 
 marker_metadata = sa.MetaData()
 marker = sa.Table(
@@ -74,10 +75,10 @@ class Verification:
     reads no column twice; the check afterwards reads the changed rows again by key.
     """
 
-    held: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> pk -> row digest before apply
+    held: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> pk -> row digest before apply
     deleted: dict[str, list[object]] = field(default_factory=dict)  # table -> pks deleted
     cleared: dict[str, dict[str, list[object]]] = field(default_factory=dict)  # table -> field -> pks
-    originals: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # table -> field -> pk -> digest
+    originals: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # table -> field -> pk -> digest
 
 
 @dataclass
@@ -93,171 +94,20 @@ class ApplyResult:
         return sum(t.entries for t in self.tables.values())
 
 
-def _fault(phase: str, batch_number: int) -> None:
-    """Kill this process at a named point, for the kill-and-resume tests."""
-    wanted = os.environ.get(FAULT_ENV)
-    if wanted and wanted == f"{phase}:{batch_number}":
-        os.kill(os.getpid(), signal.SIGKILL)
+def keyed_digests(secret: str, values: Iterable[object]) -> list[int]:
+    """64-bit keyed digests of each value's repr, so verification material reveals no value. SipHash-2-4 is a
+    keyed pseudorandom function; pandas runs it in C over the whole list, which at a million values costs a
+    tenth of hashing them one by one in Python."""
+    reprs = np.array(list(map(repr, values)), dtype=object)
+    if not len(reprs):
+        return []
+    return pd.util.hash_array(reprs, hash_key=secret, categorize=False).tolist()
 
 
-def _digest(secret: bytes, value: object) -> str:
-    """A keyed digest (BLAKE2b in keyed mode is a MAC), so verification material reveals no value."""
-    return hashlib.blake2b(repr(value).encode(), key=secret[:64], digest_size=16).hexdigest()
-
-
-def _row_digest(secret: bytes, row: tuple) -> str:
-    return _digest(secret, tuple(row))
-
-
-def _marks(conn: sa.Connection, count: int) -> list[str]:
-    style = conn.dialect.paramstyle
-    return ["?"] * count if style == "qmark" else ["%s"] * count
-
-
-def _chunks(values: list, size: int) -> Iterator[list]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _bind_processors(conn: sa.Connection, columns: list[sa.Column]) -> list[Callable[[object], object] | None]:
-    """SQLAlchemy's own conversions to what the driver takes, so bulk writes store exactly what it would."""
-    dialect = conn.dialect
-    return [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-
-
-def _key_match(conn: sa.Connection, column: str, keys: list) -> tuple[str, tuple]:
-    """`column IN (...)` and its parameters for a chunk of keys; on PostgreSQL `= ANY(%s)` with one array,
-    because psycopg parses a statement's placeholders in Python, which at thousands of keys costs more than
-    the statement."""
-    quote = conn.dialect.identifier_preparer.quote
-    if conn.dialect.name == "postgresql":
-        return f"{quote(column)} = ANY(%s)", (list(keys),)
-    return f"{quote(column)} IN ({', '.join(_marks(conn, len(keys)))})", tuple(keys)
-
-
-def in_keys(conn: sa.Connection, column: sa.ColumnElement, keys: list) -> sa.ColumnElement[bool]:
-    """The same as `_key_match` for SQLAlchemy statements."""
-    if conn.dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, list(keys), type_=postgresql.ARRAY(column.type)))
-    return column.in_(keys)
-
-
-def delete_keys(conn: sa.Connection, table: sa.Table, pk: str, keys: list[object]) -> None:
-    """DELETE ... WHERE pk IN (...), in chunks the driver accepts."""
-    quote = conn.dialect.identifier_preparer.quote
-    for chunk in _chunks(keys, MAX_PARAMS):
-        match, params = _key_match(conn, pk, chunk)
-        conn.exec_driver_sql(f"DELETE FROM {quote(table.name)} WHERE {match}", params)
-
-
-def set_constants(conn: sa.Connection, table: sa.Table, pk: str, values: dict[str, object], keys: list) -> None:
-    """UPDATE ... SET column = constant WHERE pk IN (...), in chunks."""
-    quote = conn.dialect.identifier_preparer.quote
-    names = list(values)
-    processors = _bind_processors(conn, [table.c[n] for n in names])
-    constants = tuple(p(values[n]) if p else values[n] for n, p in zip(names, processors, strict=True))
-    sets = ", ".join(f"{quote(n)} = {m}" for n, m in zip(names, _marks(conn, len(names)), strict=True))
-    for chunk in _chunks(keys, MAX_PARAMS):
-        match, params = _key_match(conn, pk, chunk)
-        conn.exec_driver_sql(f"UPDATE {quote(table.name)} SET {sets} WHERE {match}", constants + params)
-
-
-def fetch_raw(conn: sa.Connection, table: sa.Table, columns: list[str], pk: str, keys: list) -> Iterator[tuple]:
-    """Rows of the given columns by key, as the driver returns them (no type processing: for digests)."""
-    quote = conn.dialect.identifier_preparer.quote
-    listed = ", ".join(quote(c) for c in columns)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        for chunk in _chunks(keys, MAX_PARAMS):
-            match, params = _key_match(conn, pk, chunk)
-            cursor.execute(f"SELECT {listed} FROM {quote(table.name)} WHERE {match}", params)
-            yield from cursor.fetchall()
-    finally:
-        cursor.close()
-
-
-ENTRY_COLUMNS = ["batch_id", "rule_id", "pk", "subject", "action", "fields"]
-MAX_PARAMS = 30_000  # below every driver's and server's limit on bound parameters in one statement
-
-
-def _copy_rows(conn: sa.Connection, table_sql: str, names: list[str], rows: list[tuple]) -> None:
-    """PostgreSQL's COPY through psycopg: the fastest way to hand the server many rows."""
-    quote = conn.dialect.identifier_preparer.quote
-    cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {table_sql} ({', '.join(quote(n) for n in names)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
-def _executemany(conn: sa.Connection, sql: str, rows: list[tuple]) -> None:
-    """The driver's executemany on the transaction's own connection: SQLAlchemy's wrapper inspects every row,
-    which costs more than SQLite's insert itself."""
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.executemany(sql, rows)
-    finally:
-        cursor.close()
-
-
-def insert_many(conn: sa.Connection, table: sa.Table, names: list[str], values: list[tuple]) -> None:
-    """Many driver-ready rows at once, past SQLAlchemy's per-row bind processing, which dominates at apply's
-    volumes: COPY on PostgreSQL, the driver's executemany elsewhere (sqlite3 loops in C; PyMySQL folds the
-    rows into multi-row VALUES)."""
-    if not values:
-        return
-    quote = conn.dialect.identifier_preparer.quote
-    if conn.dialect.name == "postgresql":
-        _copy_rows(conn, quote(table.name), names, values)
-        return
-    marks = ", ".join(_marks(conn, len(names)))
-    sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES ({marks})"
-    _executemany(conn, sql, values)
-
-
-_temp_counter = itertools.count()
-
-
-def update_many(conn: sa.Connection, table: sa.Table, fields: list[str], pk: str, rows: list[tuple]) -> None:
-    """SET fields WHERE pk = key for many rows (values first, key last): on PostgreSQL a temporary table
-    filled by COPY and joined in one UPDATE; on MariaDB one joined UPDATE per chunk; on SQLite the driver's
-    executemany, whose loop runs in C."""
-    if not rows:
-        return
-    quote = conn.dialect.identifier_preparer.quote
-    dialect = conn.dialect.name
-    name = quote(table.name)
-    columns = [*fields, pk]
-    values = rows
-    processors = _bind_processors(conn, [table.c[c] for c in columns])
-    if dialect != "postgresql" and any(processors):
-        values = [
-            tuple(p(v) if p is not None and v is not None else v for p, v in zip(processors, row, strict=True))
-            for row in rows
-        ]
-    if dialect == "sqlite":
-        sets = ", ".join(f"{quote(f)} = ?" for f in fields)
-        _executemany(conn, f"UPDATE {name} SET {sets} WHERE {quote(pk)} = ?", values)
-    elif dialect == "postgresql":
-        temp = quote(f"retention_update_{next(_temp_counter)}")
-        listed = ", ".join(quote(c) for c in columns)
-        conn.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {temp} ON COMMIT DROP AS SELECT {listed} FROM {name} WITH NO DATA"
-        )
-        _copy_rows(conn, temp, columns, values)
-        sets = ", ".join(f"{quote(f)} = v.{quote(f)}" for f in fields)
-        conn.exec_driver_sql(f"UPDATE {name} SET {sets} FROM {temp} AS v WHERE {name}.{quote(pk)} = v.{quote(pk)}")
-    else:
-        per = max(1, MAX_PARAMS // len(columns))
-        first = "SELECT " + ", ".join(f"%s AS {quote('v_' + c)}" for c in columns)
-        rest = " UNION ALL SELECT " + ", ".join(["%s"] * len(columns))
-        sets = ", ".join(f"t.{quote(f)} = v.{quote('v_' + f)}" for f in fields)
-        for start in range(0, len(values), per):
-            chunk = values[start : start + per]
-            sql = (
-                f"UPDATE {name} AS t JOIN ({first}{rest * (len(chunk) - 1)}) AS v "
-                f"ON t.{quote(pk)} = v.{quote('v_' + pk)} SET {sets}"
-            )
-            conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row))
+def _digest_map(secret: str, pks: Iterable[object], values: Iterable[object]) -> dict[str, int]:
+    """pk (as text) -> keyed digest, for the non-null values."""
+    present = [(str(pk), v) for pk, v in zip(pks, values, strict=True) if v is not None]
+    return dict(zip((pk for pk, _ in present), keyed_digests(secret, (v for _, v in present)), strict=True))
 
 
 def children_first(engine: sa.Engine, tables: list[str]) -> list[str]:
@@ -342,11 +192,9 @@ class SourceApplier:
         self.progress = progress
         self._tables: dict[str, sa.Table] = {}
         self._specs: dict[str, dict[str, ColumnSpec]] = {}
-        self._batch_number = 0
-        self._finished: list[str] = []  # batches the source committed, to be set 'done' with the next write
-        self._rule_cache: dict[tuple[str, str, str], int] = {}
         self._reapply_key_id: str | None = None
-        self._secret = hmac.new(keyring.subject.secret, b"verification", hashlib.sha256).digest()
+        # 16 ASCII characters (96 bits) from the subject key: the key SipHash takes, in the form pandas takes it
+        self._secret = base64.b64encode(hmac.digest(keyring.subject.secret, b"verification", "sha256")[:12]).decode()
         marker_metadata.create_all(engine)
 
     # --- reflection -------------------------------------------------------------------------------------
@@ -387,19 +235,42 @@ class SourceApplier:
         tables = [t for (s, t) in plan.entries if s == self.source]
         self.check_anonymizers(tables)
         self._checksum_held(plan, result.verification)
-        try:
-            for table in children_first(self.engine, tables):
-                entries = plan.entries[(self.source, table)]
-                outcome = result.tables.setdefault(table, TableOutcome())
-                for batch in self._batches(entries):
-                    self._apply_batch(table, batch, outcome, result.verification)
-                    result.batches += 1
-                    if self.progress is not None:
-                        self.progress(table, outcome.entries, len(entries))
-        finally:
-            if self._finished:
-                with self.control.begin() as conn:
-                    self._mark_finished(conn)
+        order = children_first(self.engine, tables)
+        by_table = {table: plan.entries[(self.source, table)] for table in order}
+        writer = LedgerWriter(
+            self.control,
+            self.config.policy,
+            run_id=self.run_id,
+            as_of=self.as_of,
+            source=self.source,
+            key_id=self.keyring.active_id,
+        )
+        writer.add_rules(by_table.values())
+        batch_id = batch_ids(uuid.uuid4())
+
+        def batches() -> Iterator[Batch]:
+            numbers = itertools.count(1)
+            for table, entries in by_table.items():
+                for chunk in self._batches(entries):
+                    number = next(numbers)
+                    yield Batch(number, table, chunk, batch_id(number))
+
+        count = sum(-(-entries["pk"].nunique() // self.batch_rows) for entries in by_table.values())
+        with open_ledger(writer, batches, count) as ledger:
+            for batch in batches():
+                ledger.recorded(batch)
+                fault("after_ledger", batch.number)
+                ops = _operations(batch.entries)
+                self._execute(batch.table, ops, batch.batch_id, result.verification, batch.number)
+                ledger.applied(batch)
+                fault("after_source", batch.number)
+                outcome = result.tables.setdefault(batch.table, TableOutcome())
+                outcome.deleted += len(ops.deletes)
+                outcome.updated += len({pk for pks in [*ops.clears.values(), *ops.pseudonymise.values()] for pk in pks})
+                outcome.entries += len(batch.entries)
+                result.batches += 1
+                if self.progress is not None:
+                    self.progress(batch.table, outcome.entries, len(by_table[batch.table]))
         return result
 
     def _batches(self, entries: pd.DataFrame) -> Iterator[pd.DataFrame]:
@@ -408,92 +279,9 @@ class SourceApplier:
         for _, batch in entries.groupby(codes // self.batch_rows, sort=True):
             yield batch
 
-    def _rules(self, batch: pd.DataFrame) -> list[tuple[str, str, str]]:
-        """(purpose, rule, legal basis) of each entry. Entries may carry their own 'rule' and 'legal_basis'
-        (subject requests); otherwise both come from the policy's purpose."""
-        purposes = batch["purpose"].tolist()
-        if "rule" in batch.columns and "legal_basis" in batch.columns:
-            rules = batch["rule"].astype(str).str.slice(0, 200).tolist()
-            bases = batch["legal_basis"].astype(str).str.slice(0, 250).tolist()
-            return list(zip(purposes, rules, bases, strict=True))
-        by_purpose = {
-            name: (name, f"{name}: {p.clock.value} + {p.period}, then {p.action.value}"[:200], p.legal_basis[:250])
-            for name, p in self.config.policy.purposes.items()
-        }
-        return [by_purpose[p] for p in purposes]
-
-    def _rule_ids(self, triples: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
-        """Ids of rules in `ledger_rules`, adding the new ones (in their own transaction: another run may add
-        the same rule at the same time, and the unique constraint then keeps one)."""
-        missing = triples - self._rule_cache.keys()
-        if missing:
-            for triple in missing:
-                try:
-                    with self.control.begin() as conn:
-                        conn.execute(
-                            ledger_rules.insert().values(purpose=triple[0], rule=triple[1], legal_basis=triple[2])
-                        )
-                except sa.exc.IntegrityError:
-                    pass  # already there
-            with self.control.connect() as conn:
-                known = conn.execute(sa.select(ledger_rules).where(ledger_rules.c.purpose.in_({t[0] for t in missing})))
-                for row in known:
-                    self._rule_cache[(row.purpose, row.rule, row.legal_basis)] = row.rule_id
-        return self._rule_cache
-
-    def _write_ledger(self, table: str, batch: pd.DataFrame, batch_id: str) -> None:
-        """The batch's row in `ledger_batches` ('pending') and one ledger entry per plan entry, in one
-        transaction that also sets the batches finished since the last write 'done'."""
-        triples = self._rules(batch)
-        ids = self._rule_ids(set(triples))
-        rows = list(
-            zip(
-                itertools.repeat(batch_id),
-                [ids[t] for t in triples],
-                [str(pk) for pk in batch["pk"].tolist()],
-                batch["subject"].tolist(),
-                batch["action"].tolist(),
-                [",".join(f) for f in batch["fields"].tolist()],
-            )
-        )
-        with self.control.begin() as conn:
-            self._mark_finished(conn)
-            conn.execute(
-                ledger_batches.insert().values(
-                    batch_id=batch_id,
-                    run_id=self.run_id,
-                    as_of=self.as_of,
-                    source=self.source,
-                    table_name=str(table),
-                    key_id=self.keyring.active_id,
-                    applied_at=dt.datetime.now(dt.UTC),
-                    status=PENDING,
-                )
-            )
-            insert_many(conn, ledger_entries, ENTRY_COLUMNS, rows)
-
-    def _apply_batch(self, table: str, batch: pd.DataFrame, outcome: TableOutcome, ver: Verification) -> None:
-        self._batch_number += 1
-        batch_id = str(uuid.uuid4())
-        self._write_ledger(table, batch, batch_id)
-        _fault("after_ledger", self._batch_number)
-        ops = _operations(batch)
-        self._execute(table, ops, batch_id, ver)
-        self._finished.append(batch_id)
-        _fault("after_source", self._batch_number)
-        outcome.deleted += len(ops.deletes)
-        outcome.updated += len({pk for pks in [*ops.clears.values(), *ops.pseudonymise.values()] for pk in pks})
-        outcome.entries += len(batch)
-
-    def _mark_finished(self, conn: sa.Connection) -> None:
-        """Set the batches the source has committed 'done', inside the caller's control transaction."""
-        if self._finished:
-            conn.execute(
-                ledger_batches.update().where(ledger_batches.c.batch_id.in_(self._finished)).values(status=DONE)
-            )
-            self._finished.clear()
-
-    def _execute(self, table_name: str, ops: _Ops, batch_id: str, ver: Verification | None) -> None:
+    def _execute(
+        self, table_name: str, ops: _Ops, batch_id: str, ver: Verification | None, batch_number: int = 0
+    ) -> None:
         table = self.table(table_name)
         entry = self.entry(table_name)
         with self.engine.begin() as conn:
@@ -505,9 +293,9 @@ class SourceApplier:
                 if ver is not None:
                     self._record_cleared(conn, table, entry, list(fields), pks, ver)
                 set_constants(conn, table, entry.pk, {f: self._cleared_value(table_name, f) for f in fields}, pks)
-            for fields, pks in ops.pseudonymise.items():
-                self._pseudonymise(conn, table, entry, list(fields), pks, ops.subjects, ver)
-            _fault("inside_source", self._batch_number)
+            if ops.pseudonymise:
+                self._pseudonymise(conn, table, entry, ops.pseudonymise, ops.subjects, ver)
+            fault("inside_source", batch_number)
             conn.execute(marker.insert().values(batch_id=batch_id, applied_at=dt.datetime.now(dt.UTC)))
 
     def _record_cleared(
@@ -521,15 +309,13 @@ class SourceApplier:
         rows = typed.all()
         for i, f in enumerate(fields, start=1):
             constant = self._cleared_value(table.name, f)
-            self._record_originals(ver, table.name, f, [(r[0], r[i]) for r in rows if r[i] != constant])
+            kept = [r for r in rows if r[i] != constant]
+            self._record_originals(ver, table.name, f, [r[0] for r in kept], [r[i] for r in kept])
         for f in fields:
             ver.cleared.setdefault(table.name, {}).setdefault(f, []).extend(pks)
 
-    def _record_originals(self, ver: Verification, table: str, column: str, pairs: list[tuple]) -> None:
-        digests = ver.originals.setdefault(table, {}).setdefault(column, {})
-        for pk, value in pairs:
-            if value is not None:
-                digests[str(pk)] = _digest(self._secret, value)
+    def _record_originals(self, ver: Verification, table: str, column: str, pks: list, values: list) -> None:
+        ver.originals.setdefault(table, {}).setdefault(column, {}).update(_digest_map(self._secret, pks, values))
 
     def _cleared_value(self, table: str, column: str) -> object:
         spec = self._specs[table][column]
@@ -543,50 +329,73 @@ class SourceApplier:
         conn: sa.Connection,
         table: sa.Table,
         entry: TableEntry,
-        fields: list[str],
-        pks: list[object],
+        groups: dict[tuple[str, ...], list[object]],
         subjects: dict[object, str],
         ver: Verification | None,
     ) -> None:
+        """A batch's pseudonymised rows at once: one read, one anonymiser call per column over the rows that
+        need it, one bulk update per set of fields."""
         pk_col = table.c[entry.pk]
-        specs = self._specs[table.name]
+        fields = sorted({f for group in groups for f in group})
+        wanted = [pk for pks in groups.values() for pk in pks]
         rows = conn.execute(
-            sa.select(pk_col, *(table.c[f] for f in fields)).where(in_keys(conn, pk_col, pks)).with_for_update()
+            sa.select(pk_col, *(table.c[f] for f in fields)).where(in_keys(conn, pk_col, wanted)).with_for_update()
         ).all()
         if not rows:
             return
-        if ver is not None:
-            for i, f in enumerate(fields, start=1):
-                if entry.columns[f].anonymizer in REPLACING:
-                    self._record_originals(ver, table.name, f, [(r[0], r[i]) for r in rows])
         frame = pd.DataFrame([tuple(r) for r in rows], columns=["pk", *fields], dtype=object)
+        position = dict(zip(frame["pk"].tolist(), range(len(frame)), strict=True))
+        at = {
+            group: np.array([position[pk] for pk in pks if pk in position], dtype=np.intp)
+            for group, pks in groups.items()
+        }
         seeds = frame["pk"].map(subjects).astype(object)
-        names = self._own_names(conn, table.name, entry, frame["pk"].tolist())
-        new: dict[str, pd.Series] = {}
+        uses_names = any(anonymizers.get(entry.columns[f].anonymizer).uses_names for f in fields)
+        names = self._own_names(conn, table.name, entry, frame["pk"].tolist()) if uses_names else None
+        new: dict[str, np.ndarray] = {}
         for f in fields:
-            col = entry.columns[f]
-            anonymizer = anonymizers.get(col.anonymizer)
-            spec = specs[f]
-            if anonymizer.name == "clear":
-                new[f] = pd.Series([self._cleared_value(table.name, f)] * len(frame), index=frame.index, dtype=object)
-                continue
-            ctx = Context(key=self._key(), column=spec, seeds=seeds, own_names=names, options=col.options)
-            values = anonymizer(frame[f], ctx)
-            if spec.unique:
-                taken = self._collisions(conn, table, pk_col, f, values, pks)
-                if taken:
-                    ctx = Context(
-                        key=self._key(),
-                        column=spec,
-                        seeds=seeds,
-                        own_names=names,
-                        options=col.options,
-                        taken=frozenset(taken),
-                    )
-                    values = anonymizer(frame[f], ctx)
-            new[f] = values.astype(object).where(values.notna(), None)
-        columns = [new[f].tolist() for f in fields]
-        update_many(conn, table, fields, entry.pk, list(zip(*columns, frame["pk"].tolist(), strict=True)))
+            rows_at = np.sort(np.concatenate([where for group, where in at.items() if f in group]))
+            new[f] = np.full(len(frame), None, dtype=object)
+            new[f][rows_at] = self._column(conn, table, entry, f, frame, rows_at, seeds, names, ver)
+        for group, where in at.items():
+            columns = [new[f][where].tolist() for f in group]
+            update_many(conn, table, list(group), entry.pk, list(zip(*columns, frame["pk"].iloc[where], strict=True)))
+
+    def _column(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        entry: TableEntry,
+        column: str,
+        frame: pd.DataFrame,
+        rows_at: np.ndarray,
+        seeds: pd.Series,
+        names: pd.Series | None,
+        ver: Verification | None,
+    ) -> list[object]:
+        """New values of one column for the rows at the given positions of the batch's frame."""
+        col = entry.columns[column]
+        anonymizer = anonymizers.get(col.anonymizer)
+        spec = self._specs[table.name][column]
+        pks = frame["pk"].iloc[rows_at].tolist()
+        values = frame[column].iloc[rows_at]
+        if ver is not None and anonymizer.name in REPLACING:
+            self._record_originals(ver, table.name, column, pks, values.tolist())
+        if anonymizer.name == "clear":
+            return [self._cleared_value(table.name, column)] * len(rows_at)
+        ctx = Context(
+            key=self._key(),
+            column=spec,
+            seeds=seeds.iloc[rows_at],
+            own_names=None if names is None else names.iloc[rows_at],
+            options=col.options,
+        )
+        result = anonymizer(values, ctx)
+        if spec.unique:
+            taken = self._collisions(conn, table, table.c[entry.pk], column, result, pks)
+            if taken:
+                result = anonymizer(values, dataclasses.replace(ctx, taken=frozenset(taken)))
+        return result.astype(object).where(result.notna(), None).tolist()
 
     def _collisions(
         self, conn: sa.Connection, table: sa.Table, pk_col: sa.Column, column: str, values: pd.Series, pks: list
@@ -624,22 +433,23 @@ class SourceApplier:
             with self.engine.connect() as conn:
                 ver.held[table] = self.row_digests(conn, table, keys.index.tolist())
 
-    def row_digests(self, conn: sa.Connection, table: str, pks: list) -> dict[str, str]:
+    def row_digests(self, conn: sa.Connection, table: str, pks: list) -> dict[str, int]:
         """pk -> keyed digest of the whole row as the driver returns it, for the rows with the given keys."""
         sa_table = self.table(table)
         pk = self.entry(table).pk
         position = list(sa_table.columns.keys()).index(pk)
-        rows = fetch_raw(conn, sa_table, list(sa_table.columns.keys()), pk, pks)
-        return {str(row[position]): _row_digest(self._secret, tuple(row)) for row in rows}
+        rows = [tuple(row) for row in fetch_raw(conn, sa_table, list(sa_table.columns.keys()), pk, pks)]
+        return _digest_map(self._secret, (row[position] for row in rows), rows)
 
-    def value_digests(self, conn: sa.Connection, table: str, column: str, pks: list) -> dict[str, str]:
+    def value_digests(self, conn: sa.Connection, table: str, column: str, pks: list) -> dict[str, int]:
         """pk -> keyed digest of the non-null value in `column`, read typed as anonymising reads it, by key."""
         sa_table = self.table(table)
         pk_col = sa_table.c[self.entry(table).pk]
-        found: dict[str, str] = {}
-        for chunk in _chunks(pks, MAX_PARAMS):
+        found: dict[str, int] = {}
+        for chunk in chunks(pks, MAX_PARAMS):
             query = sa.select(pk_col, sa_table.c[column]).where(in_keys(conn, pk_col, chunk))
-            found.update({str(pk): _digest(self._secret, v) for pk, v in conn.execute(query) if v is not None})
+            rows = conn.execute(query).all()
+            found.update(_digest_map(self._secret, (r[0] for r in rows), (r[1] for r in rows)))
         return found
 
     # --- recovery ---------------------------------------------------------------------------------------
@@ -710,7 +520,7 @@ def _count(conn: sa.Connection, pk_col: sa.Column, pks: list, *conditions: sa.Co
     """Rows among the given keys that meet the conditions."""
     return sum(
         conn.execute(sa.select(sa.func.count()).where(in_keys(conn, pk_col, chunk), *conditions)).scalar_one()
-        for chunk in _chunks(pks, MAX_PARAMS)
+        for chunk in chunks(pks, MAX_PARAMS)
     )
 
 

@@ -1,0 +1,281 @@
+"""Writing the apply step's ledger to the control database, beside the source writes.
+
+Every batch's ledger entries and its 'pending' row in `ledger_batches` are committed before the batch's
+source transaction starts, and the batch is set 'done' in a later ledger transaction (`retention.applying`
+explains why that order makes a crash harmless). Writing a million ledger entries costs about as much as
+the changes they record, and the control database is not the source database, so where the platform can
+fork, a child process writes the ledger up to `LOOKAHEAD` batches ahead, on another core, and the source
+side waits only for its word that a batch's entries are committed. Without fork, or for a single batch, the
+same writer runs inline.
+
+When a run stops early, the child may have recorded up to `LOOKAHEAD` batches past the last one the source
+committed. They stay 'pending', and the next run's recovery applies them from their entries, as after a
+crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import datetime as dt
+import itertools
+import os
+import signal
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, Pipe
+from typing import Protocol
+
+import pandas as pd
+import sqlalchemy as sa
+
+from retention.bulk import insert_many
+from retention.control import DONE, PENDING, ledger_batches, ledger_entries, ledger_rules
+from retention.policy import Policy
+
+LOOKAHEAD = 2
+ENTRY_COLUMNS = ["batch_id", "rule_id", "pk", "subject", "action", "fields"]
+FAULT_ENV = "RETENTION_FAULT"  # test hook: "<phase>:<batch number>" kills the process with SIGKILL there
+_PR_SET_PDEATHSIG = 1
+
+Rule = tuple[str, str, str]  # purpose, rule, legal basis
+
+
+class LedgerError(RuntimeError):
+    """The ledger could not be written: no batch it does not record has touched the source."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of one table's plan entries, numbered from 1 in the order the run applies them."""
+
+    number: int
+    table: str
+    entries: pd.DataFrame
+    batch_id: str
+
+
+def fault(phase: str, batch_number: int) -> None:
+    """Kill this process at a named point, for the kill-and-resume tests."""
+    wanted = os.environ.get(FAULT_ENV)
+    if wanted and wanted == f"{phase}:{batch_number}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class LedgerWriter:
+    """Writes one run's ledger batches for one source."""
+
+    def __init__(self, control: sa.Engine, policy: Policy, *, run_id: str, as_of: dt.date, source: str, key_id: str):
+        self.control = control
+        self.run_id = run_id
+        self.as_of = as_of
+        self.source = source
+        self.key_id = key_id
+        self._by_purpose = {
+            name: (name, f"{name}: {p.clock.value} + {p.period}, then {p.action.value}"[:200], p.legal_basis[:250])
+            for name, p in policy.purposes.items()
+        }
+        self._rule_ids: dict[Rule, int] = {}
+
+    def rules(self, entries: pd.DataFrame) -> list[Rule]:
+        """(purpose, rule, legal basis) of each entry. Entries may carry their own 'rule' and 'legal_basis'
+        (subject requests); otherwise both come from the policy's purpose."""
+        purposes = entries["purpose"].tolist()
+        if "rule" in entries.columns and "legal_basis" in entries.columns:
+            rules = entries["rule"].astype(str).str.slice(0, 200).tolist()
+            bases = entries["legal_basis"].astype(str).str.slice(0, 250).tolist()
+            return list(zip(purposes, rules, bases, strict=True))
+        return [self._by_purpose[p] for p in purposes]
+
+    def add_rules(self, entries: Iterable[pd.DataFrame]) -> None:
+        """Make sure `ledger_rules` holds the rules of these entries and learn their ids. Each new rule is
+        added in its own transaction: another run may add the same rule at the same time, and the unique
+        constraint then keeps one."""
+        missing = {rule for frame in entries for rule in set(self.rules(frame))} - self._rule_ids.keys()
+        if not missing:
+            return
+        for purpose, rule, basis in missing:
+            with contextlib.suppress(sa.exc.IntegrityError), self.control.begin() as conn:
+                conn.execute(ledger_rules.insert().values(purpose=purpose, rule=rule, legal_basis=basis))
+        with self.control.connect() as conn:
+            known = conn.execute(sa.select(ledger_rules).where(ledger_rules.c.purpose.in_({m[0] for m in missing})))
+            self._rule_ids.update({(r.purpose, r.rule, r.legal_basis): r.rule_id for r in known})
+
+    def write(self, batch: Batch, done: list[str]) -> None:
+        """The batch's 'pending' row and one entry per plan entry, in one transaction that also sets the
+        batches in `done` (committed by the source since the last write) 'done'."""
+        self.add_rules([batch.entries])
+        entries = batch.entries
+        rows = list(
+            zip(
+                itertools.repeat(batch.batch_id),
+                [self._rule_ids[r] for r in self.rules(entries)],
+                [str(pk) for pk in entries["pk"].tolist()],
+                entries["subject"].tolist(),
+                entries["action"].tolist(),
+                [",".join(f) for f in entries["fields"].tolist()],
+            )
+        )
+        with self.control.begin() as conn:
+            _set_done(conn, done)
+            conn.execute(
+                ledger_batches.insert().values(
+                    batch_id=batch.batch_id,
+                    run_id=self.run_id,
+                    as_of=self.as_of,
+                    source=self.source,
+                    table_name=batch.table,
+                    key_id=self.key_id,
+                    applied_at=dt.datetime.now(dt.UTC),
+                    status=PENDING,
+                )
+            )
+            insert_many(conn, ledger_entries, ENTRY_COLUMNS, rows)
+
+    def mark_done(self, done: list[str]) -> None:
+        if done:
+            with self.control.begin() as conn:
+                _set_done(conn, done)
+
+
+def _set_done(conn: sa.Connection, done: list[str]) -> None:
+    if done:
+        conn.execute(ledger_batches.update().where(ledger_batches.c.batch_id.in_(done)).values(status=DONE))
+
+
+class Ledger(Protocol):
+    """What the source side sees: `recorded(batch)` returns once the batch's entries are committed;
+    `applied(batch)` says the source committed it."""
+
+    def recorded(self, batch: Batch) -> None: ...
+
+    def applied(self, batch: Batch) -> None: ...
+
+
+class _InlineLedger:
+    def __init__(self, writer: LedgerWriter) -> None:
+        self.writer = writer
+        self.done: list[str] = []
+
+    def recorded(self, batch: Batch) -> None:
+        self.writer.write(batch, self.done)
+        self.done = []
+
+    def applied(self, batch: Batch) -> None:
+        self.done.append(batch.batch_id)
+
+    def close(self) -> None:
+        self.writer.mark_done(self.done)
+
+
+class _ForkedLedger:
+    """The parent's side of the writer process: messages are batch numbers (written) one way and batch ids
+    (applied) the other; None closes, a ('error', text) pair reports a failure."""
+
+    def __init__(self, writer: LedgerWriter, batches: Callable[[], Iterator[Batch]]) -> None:
+        ours, theirs = Pipe()
+        parent = os.getpid()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: never returns into the caller's code
+            ours.close()
+            code = 1
+            try:
+                _die_with(parent)
+                writer.control.dispose(close=False)  # new connections; the parent's stay the parent's
+                _write_ahead(writer, batches(), theirs)
+                code = 0
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    theirs.send(("error", f"{type(exc).__name__}: {exc}"))
+            finally:
+                os._exit(code)
+        theirs.close()
+        self.conn = ours
+        self.written = 0
+
+    def recorded(self, batch: Batch) -> None:
+        while self.written < batch.number:
+            self.written = self._receive()
+
+    def applied(self, batch: Batch) -> None:
+        self.conn.send(batch.batch_id)
+
+    def close(self) -> None:
+        try:
+            self.conn.send(None)
+            while self._receive() != "closed":
+                pass
+        finally:
+            self.conn.close()
+            os.waitpid(self.pid, 0)
+
+    def _receive(self) -> object:
+        try:
+            message = self.conn.recv()
+        except (EOFError, OSError):
+            raise LedgerError(
+                "the ledger writer process ended without a word; nothing it did not record was applied, "
+                "and the next run finishes the batches left pending"
+            ) from None
+        if isinstance(message, tuple):
+            raise LedgerError(f"writing the ledger failed: {message[1]}")
+        return message
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this child when the parent dies (Linux), so a killed run leaves no writer behind
+    to race the next run; elsewhere the closed pipe stops it at its next wait."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _write_ahead(writer: LedgerWriter, batches: Iterator[Batch], conn: Connection) -> None:
+    """The child's loop: write each batch once the source is at most LOOKAHEAD batches behind, passing on
+    which batches the source has committed."""
+    done: list[str] = []
+    applied = 0
+    closing = False
+    for batch in batches:
+        while not closing and (batch.number - applied > LOOKAHEAD or conn.poll()):
+            message = conn.recv()
+            if message is None:
+                closing = True
+            else:
+                done.append(str(message))
+                applied += 1
+        if closing:
+            break
+        fault("writer", batch.number)
+        writer.write(batch, done)
+        done = []
+        conn.send(batch.number)
+    while not closing:
+        message = conn.recv()
+        closing = message is None
+        if not closing:
+            done.append(str(message))
+    writer.mark_done(done)
+    conn.send("closed")
+
+
+@contextlib.contextmanager
+def open_ledger(writer: LedgerWriter, batches: Callable[[], Iterator[Batch]], count: int) -> Iterator[Ledger]:
+    """The ledger for a run of `count` batches that `batches()` yields, in a writer process where that pays."""
+    ledger: _InlineLedger | _ForkedLedger
+    ledger = _ForkedLedger(writer, batches) if count > 1 and hasattr(os, "fork") else _InlineLedger(writer)
+    try:
+        yield ledger
+    except BaseException:
+        with contextlib.suppress(LedgerError):  # the error that stopped the run is the one to report
+            ledger.close()
+        raise
+    ledger.close()
+
+
+def batch_ids(namespace: uuid.UUID) -> Callable[[int], str]:
+    """Batch ids both processes derive alike: a name-based UUID of the batch number in a run's random
+    namespace."""
+    return lambda number: str(uuid.uuid5(namespace, str(number)))
