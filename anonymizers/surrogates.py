@@ -213,6 +213,22 @@ class _Address(_Renderer):
         return _with_tag(street_name, number, "", self.limit)
 
 
+_PERSONS: dict[tuple[str, bytes], dict[str, bytes]] = {}
+_PERSONS_KEPT = 100_000
+
+
+def _person_digests(key: Key, seeds: list[str]) -> list[bytes]:
+    """The person digest of each seed. A batch asks for the same people once per surrogate column (name,
+    e-mail, phone, ...), so the digests of recent seeds are kept, per key, for the next column."""
+    known = _PERSONS.setdefault((key.key_id, key.secret), {})
+    missing = [seed for seed in dict.fromkeys(seeds) if seed not in known]
+    if missing:
+        if len(known) + len(missing) > _PERSONS_KEPT:
+            known.clear()
+        known.update(zip(missing, hmac_digests(key, PERSON_DOMAIN, missing), strict=True))
+    return [known[seed] for seed in seeds]
+
+
 RENDERERS: dict[str, type[_Renderer]] = {
     "name": _Name,
     "email": _Email,
@@ -253,7 +269,7 @@ def surrogate_series(
         codes, _ = pd.factorize(seed_values)
     first = first_positions(codes)
     unit_seeds = seed_values[first].tolist()
-    renderer = RENDERERS[kind](_Person.from_digests(hmac_digests(key, PERSON_DOMAIN, unit_seeds)), max_length, resolved)
+    renderer = RENDERERS[kind](_Person.from_digests(_person_digests(key, unit_seeds)), max_length, resolved)
     chosen = renderer.base()
     own: list[set[str]] = [set() for _ in unit_seeds]
     for code, original in zip(codes.tolist(), originals.tolist(), strict=True):

@@ -291,28 +291,19 @@ class SourceApplier:
                     ver.deleted.setdefault(table_name, []).extend(ops.deletes)
             for fields, pks in ops.clears.items():
                 if ver is not None:
-                    self._record_cleared(conn, table, entry, list(fields), pks, ver)
+                    self._record_cleared(ver, table_name, fields, pks)
                 set_constants(conn, table, entry.pk, {f: self._cleared_value(table_name, f) for f in fields}, pks)
             if ops.pseudonymise:
                 self._pseudonymise(conn, table, entry, ops.pseudonymise, ops.subjects, ver)
             fault("inside_source", batch_number)
             conn.execute(marker.insert().values(batch_id=batch_id, applied_at=dt.datetime.now(dt.UTC)))
 
-    def _record_cleared(
-        self, conn: sa.Connection, table: sa.Table, entry: TableEntry, fields: list[str], pks: list, ver: Verification
-    ) -> None:
-        """Digests of the values about to be cleared, read by key (a value equal to the constant is already
-        cleared)."""
-        typed = conn.execute(
-            sa.select(table.c[entry.pk], *(table.c[f] for f in fields)).where(in_keys(conn, table.c[entry.pk], pks))
-        )
-        rows = typed.all()
-        for i, f in enumerate(fields, start=1):
-            constant = self._cleared_value(table.name, f)
-            kept = [r for r in rows if r[i] != constant]
-            self._record_originals(ver, table.name, f, [r[0] for r in kept], [r[i] for r in kept])
+    @staticmethod
+    def _record_cleared(ver: Verification, table: str, fields: Iterable[str], pks: list) -> None:
+        """The rows whose fields must hold the cleared value afterwards. That check also proves the original
+        is gone, so no digest of it is taken."""
         for f in fields:
-            ver.cleared.setdefault(table.name, {}).setdefault(f, []).extend(pks)
+            ver.cleared.setdefault(table, {}).setdefault(f, []).extend(pks)
 
     def _record_originals(self, ver: Verification, table: str, column: str, pks: list, values: list) -> None:
         ver.originals.setdefault(table, {}).setdefault(column, {}).update(_digest_map(self._secret, pks, values))
@@ -379,10 +370,12 @@ class SourceApplier:
         spec = self._specs[table.name][column]
         pks = frame["pk"].iloc[rows_at].tolist()
         values = frame[column].iloc[rows_at]
+        if anonymizer.name == "clear":
+            if ver is not None:
+                self._record_cleared(ver, table.name, [column], pks)
+            return [self._cleared_value(table.name, column)] * len(rows_at)
         if ver is not None and anonymizer.name in REPLACING:
             self._record_originals(ver, table.name, column, pks, values.tolist())
-        if anonymizer.name == "clear":
-            return [self._cleared_value(table.name, column)] * len(rows_at)
         ctx = Context(
             key=self._key(),
             column=spec,

@@ -82,17 +82,33 @@ class LedgerWriter:
         """(purpose, rule, legal basis) of each entry. Entries may carry their own 'rule' and 'legal_basis'
         (subject requests); otherwise both come from the policy's purpose."""
         purposes = entries["purpose"].tolist()
-        if "rule" in entries.columns and "legal_basis" in entries.columns:
+        if self._own_rules(entries):
             rules = entries["rule"].astype(str).str.slice(0, 200).tolist()
             bases = entries["legal_basis"].astype(str).str.slice(0, 250).tolist()
             return list(zip(purposes, rules, bases, strict=True))
         return [self._by_purpose[p] for p in purposes]
 
+    @staticmethod
+    def _own_rules(entries: pd.DataFrame) -> bool:
+        return "rule" in entries.columns and "legal_basis" in entries.columns
+
+    def _rule_column(self, entries: pd.DataFrame) -> list[int]:
+        """Each entry's rule id; by purpose, one lookup per purpose, where entries carry no rules of their own."""
+        if self._own_rules(entries):
+            return [self._rule_ids[r] for r in self.rules(entries)]
+        by_purpose = {name: self._rule_ids[rule] for name, rule in self._by_purpose.items() if rule in self._rule_ids}
+        return entries["purpose"].map(by_purpose).tolist()
+
+    def _distinct_rules(self, entries: pd.DataFrame) -> set[Rule]:
+        if self._own_rules(entries):
+            return set(self.rules(entries))
+        return {self._by_purpose[p] for p in entries["purpose"].unique()}
+
     def add_rules(self, entries: Iterable[pd.DataFrame]) -> None:
         """Make sure `ledger_rules` holds the rules of these entries and learn their ids. Each new rule is
         added in its own transaction: another run may add the same rule at the same time, and the unique
         constraint then keeps one."""
-        missing = {rule for frame in entries for rule in set(self.rules(frame))} - self._rule_ids.keys()
+        missing = {rule for frame in entries for rule in self._distinct_rules(frame)} - self._rule_ids.keys()
         if not missing:
             return
         for purpose, rule, basis in missing:
@@ -110,8 +126,8 @@ class LedgerWriter:
         rows = list(
             zip(
                 itertools.repeat(batch.batch_id),
-                [self._rule_ids[r] for r in self.rules(entries)],
-                [str(pk) for pk in entries["pk"].tolist()],
+                self._rule_column(entries),
+                entries["pk"].astype(str).tolist(),
                 entries["subject"].tolist(),
                 entries["action"].tolist(),
                 [",".join(f) for f in entries["fields"].tolist()],
