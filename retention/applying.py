@@ -38,7 +38,7 @@ import sqlalchemy as sa
 import anonymizers
 from anonymizers import ColumnSpec, Context, Key
 from anonymizers.clear import constant_for
-from retention.bulk import MAX_PARAMS, chunks, delete_keys, fetch_raw, in_keys, set_constants, update_many
+from retention.bulk import MAX_PARAMS, chunks, delete_keys, fetch_raw, fetch_typed, in_keys, set_constants, update_many
 from retention.catalog import Category, TableEntry
 from retention.config import MARKER_TABLE, EstateConfig, column_specs
 from retention.control import DONE, PENDING, ledger, ledger_batches
@@ -326,15 +326,12 @@ class SourceApplier:
     ) -> None:
         """A batch's pseudonymised rows at once: one read, one anonymiser call per column over the rows that
         need it, one bulk update per set of fields."""
-        pk_col = table.c[entry.pk]
         fields = sorted({f for group in groups for f in group})
         wanted = [pk for pks in groups.values() for pk in pks]
-        rows = conn.execute(
-            sa.select(pk_col, *(table.c[f] for f in fields)).where(in_keys(conn, pk_col, wanted)).with_for_update()
-        ).all()
-        if not rows:
+        read = fetch_typed(conn, table, [entry.pk, *fields], entry.pk, wanted, lock=True)
+        if not read[entry.pk]:
             return
-        frame = pd.DataFrame([tuple(r) for r in rows], columns=["pk", *fields], dtype=object)
+        frame = pd.DataFrame({"pk": read[entry.pk], **{f: read[f] for f in fields}}, dtype=object)
         position = dict(zip(frame["pk"].tolist(), range(len(frame)), strict=True))
         at = {
             group: np.array([position[pk] for pk in pks if pk in position], dtype=np.intp)
@@ -436,14 +433,9 @@ class SourceApplier:
 
     def value_digests(self, conn: sa.Connection, table: str, column: str, pks: list) -> dict[str, int]:
         """pk -> keyed digest of the non-null value in `column`, read typed as anonymising reads it, by key."""
-        sa_table = self.table(table)
-        pk_col = sa_table.c[self.entry(table).pk]
-        found: dict[str, int] = {}
-        for chunk in chunks(pks, MAX_PARAMS):
-            query = sa.select(pk_col, sa_table.c[column]).where(in_keys(conn, pk_col, chunk))
-            rows = conn.execute(query).all()
-            found.update(_digest_map(self._secret, (r[0] for r in rows), (r[1] for r in rows)))
-        return found
+        pk = self.entry(table).pk
+        read = fetch_typed(conn, self.table(table), [pk, column], pk, pks)
+        return _digest_map(self._secret, read[pk], read[column])
 
     # --- recovery ---------------------------------------------------------------------------------------
 

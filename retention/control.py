@@ -24,7 +24,8 @@ metadata = sa.MetaData()
 ledger_batches = sa.Table(
     "ledger_batches",
     metadata,
-    sa.Column("batch_id", sa.String(36), primary_key=True),
+    sa.Column("batch_no", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.String(36), nullable=False, unique=True),
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Column("as_of", sa.Date, nullable=False),
     sa.Column("source", sa.String(80), nullable=False),
@@ -35,7 +36,8 @@ ledger_batches = sa.Table(
     sa.Index("ix_ledger_batches_status", "source", "status"),
     sa.Index("ix_ledger_batches_as_of", "as_of"),
 )
-"""One row per batch: what is the same for all its entries, and whether the source has committed it."""
+"""One row per batch: what is the same for all its entries, and whether the source has committed it. Entries
+refer to it by `batch_no`: an integer key makes their index a fraction of the size of one on the batch id."""
 
 ledger_rules = sa.Table(
     "ledger_rules",
@@ -52,13 +54,13 @@ ledger_entries = sa.Table(
     "ledger_entries",
     metadata,
     sa.Column("entry_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("batch_id", sa.String(36), nullable=False),
+    sa.Column("batch_no", sa.Integer, nullable=False),
     sa.Column("rule_id", sa.Integer, nullable=False),
     sa.Column("pk", sa.String(64), nullable=False),
     sa.Column("subject", sa.String(40), nullable=False),
     sa.Column("action", sa.String(20), nullable=False),
     sa.Column("fields", sa.String(500), nullable=False),
-    sa.Index("ix_ledger_entries_batch", "batch_id"),
+    sa.Index("ix_ledger_entries_batch_no", "batch_no"),
 )
 """One row per action. Kept narrow: at a million actions its width decides what the ledger costs to write."""
 
@@ -87,8 +89,8 @@ ledger = sa.Table(
 
 _LEDGER_VIEW = (
     "VIEW ledger AS SELECT e.entry_id, b.run_id, b.as_of, r.rule, r.purpose, r.legal_basis, b.source, "
-    "b.table_name, e.pk, e.subject, e.action, e.fields, b.key_id, b.applied_at, e.batch_id, b.status "
-    "FROM ledger_entries e JOIN ledger_batches b ON b.batch_id = e.batch_id "
+    "b.table_name, e.pk, e.subject, e.action, e.fields, b.key_id, b.applied_at, b.batch_id, b.status "
+    "FROM ledger_entries e JOIN ledger_batches b ON b.batch_no = e.batch_no "
     "JOIN ledger_rules r ON r.rule_id = e.rule_id"
 )
 
@@ -130,10 +132,8 @@ subject_tokens = sa.Table(
 
 
 def ensure_schema(engine: sa.Engine) -> None:
+    _upgrade(engine)
     metadata.create_all(engine)
-    inspector = sa.inspect(engine)
-    if "ledger" in inspector.get_table_names():
-        _split_wide_ledger(engine)
     if "ledger" not in sa.inspect(engine).get_view_names():
         if engine.dialect.name == "postgresql":
             sql = "CREATE OR REPLACE " + _LEDGER_VIEW
@@ -143,32 +143,73 @@ def ensure_schema(engine: sa.Engine) -> None:
             conn.exec_driver_sql(sql)
 
 
-def _split_wide_ledger(engine: sa.Engine) -> None:
-    """Control databases written by earlier versions hold one wide `ledger` table, with the batch's status on
-    every row: move its rows into the three tables, in their order, and drop it for the view."""
-    old = sa.Table("ledger", sa.MetaData(), autoload_with=engine)
-    per_batch = ["run_id", "as_of", "source", "table_name", "key_id", "applied_at"]
-    triple = ["purpose", "rule", "legal_basis"]
-    with engine.begin() as conn:
-        conn.execute(ledger_rules.insert().from_select(triple, sa.select(*(old.c[c] for c in triple)).distinct()))
-        conn.execute(
-            ledger_batches.insert().from_select(
-                ["batch_id", *per_batch, "status"],
+_ENTRY_TEXT = ("pk", "subject", "action", "fields")
+_WIDE_COLUMNS = ["entry_id", "run_id", "as_of", "rule", "purpose", "legal_basis", "source", "table_name", "pk"]
+_WIDE_COLUMNS += ["subject", "action", "fields", "key_id", "applied_at", "batch_id", "status"]
+
+
+def _upgrade(engine: sa.Engine) -> None:
+    """Bring a ledger written by an earlier version to the current tables, keeping every row, its order and
+    each batch's status. Two earlier layouts exist: one wide `ledger` table with every name on every row, and
+    entries that named their batch by its id instead of its number."""
+    inspector = sa.inspect(engine)
+    tables = inspector.get_table_names()
+    if "ledger" in tables:
+        old = sa.Table("ledger", sa.MetaData(), autoload_with=engine)
+        with engine.begin() as conn:
+            metadata.create_all(conn)
+            triple = ["purpose", "rule", "legal_basis"]
+            conn.execute(ledger_rules.insert().from_select(triple, sa.select(*(old.c[c] for c in triple)).distinct()))
+            _copy_wide(conn, sa.select(*(old.c[c] for c in _WIDE_COLUMNS)).subquery())
+            old.drop(conn)
+    elif "ledger_batches" in tables and "batch_no" not in {c["name"] for c in inspector.get_columns("ledger_batches")}:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP VIEW IF EXISTS ledger")
+            for name in ("ledger_batches", "ledger_entries"):  # copies: a renamed table keeps its index names
+                conn.exec_driver_sql(f"CREATE TABLE {name}_upgraded AS SELECT * FROM {name}")
+                conn.exec_driver_sql(f"DROP TABLE {name}")
+            md = sa.MetaData()
+            batches = sa.Table("ledger_batches_upgraded", md, autoload_with=conn)
+            entries = sa.Table("ledger_entries_upgraded", md, autoload_with=conn)
+            metadata.create_all(conn)
+            joined = (
                 sa.select(
-                    old.c.batch_id, *(sa.func.min(old.c[c]) for c in per_batch), sa.func.max(old.c.status)
-                ).group_by(old.c.batch_id),
+                    *(entries.c[c] for c in ("entry_id", *_ENTRY_TEXT, "batch_id")),
+                    *(batches.c[c] for c in ("run_id", "as_of", "source", "table_name", "key_id", "applied_at")),
+                    batches.c.status,
+                    *(ledger_rules.c[c] for c in ("rule", "purpose", "legal_basis")),
+                )
+                .join_from(entries, batches, entries.c.batch_id == batches.c.batch_id)
+                .join(ledger_rules, ledger_rules.c.rule_id == entries.c.rule_id)
             )
+            _copy_wide(conn, joined.subquery())
+            entries.drop(conn)
+            batches.drop(conn)
+
+
+def _copy_wide(conn: sa.Connection, old: sa.Subquery) -> None:
+    """Fill batches and entries from rows that carry everything (the rules are already in `ledger_rules`):
+    batches numbered in the order of their first entry, entries in their order."""
+    per_batch = ["run_id", "as_of", "source", "table_name", "key_id", "applied_at"]
+    first = sa.func.min(old.c.entry_id)
+    conn.execute(
+        ledger_batches.insert().from_select(
+            ["batch_id", *per_batch, "status"],
+            sa.select(old.c.batch_id, *(sa.func.min(old.c[c]) for c in per_batch), sa.func.max(old.c.status))
+            .group_by(old.c.batch_id)
+            .order_by(first),
         )
-        matching = sa.and_(*(ledger_rules.c[c] == old.c[c] for c in triple))
-        conn.execute(
-            ledger_entries.insert().from_select(
-                ["batch_id", "rule_id", "pk", "subject", "action", "fields"],
-                sa.select(old.c.batch_id, ledger_rules.c.rule_id, old.c.pk, old.c.subject, old.c.action, old.c.fields)
-                .join_from(old, ledger_rules, matching)
-                .order_by(old.c.entry_id),
-            )
+    )
+    rule = sa.and_(*(ledger_rules.c[c] == old.c[c] for c in ("purpose", "rule", "legal_basis")))
+    conn.execute(
+        ledger_entries.insert().from_select(
+            ["batch_no", "rule_id", *_ENTRY_TEXT],
+            sa.select(ledger_batches.c.batch_no, ledger_rules.c.rule_id, *(old.c[c] for c in _ENTRY_TEXT))
+            .join_from(old, ledger_rules, rule)
+            .join(ledger_batches, ledger_batches.c.batch_id == old.c.batch_id)
+            .order_by(old.c.entry_id),
         )
-        old.drop(conn)
+    )
 
 
 def load_holds(engine: sa.Engine) -> Holds:

@@ -35,7 +35,7 @@ from retention.control import DONE, PENDING, ledger_batches, ledger_entries, led
 from retention.policy import Policy
 
 LOOKAHEAD = 2
-ENTRY_COLUMNS = ["batch_id", "rule_id", "pk", "subject", "action", "fields"]
+ENTRY_COLUMNS = ["batch_no", "rule_id", "pk", "subject", "action", "fields"]
 FAULT_ENV = "RETENTION_FAULT"  # test hook: "<phase>:<batch number>" kills the process with SIGKILL there
 _PR_SET_PDEATHSIG = 1
 
@@ -123,19 +123,16 @@ class LedgerWriter:
         batches in `done` (committed by the source since the last write) 'done'."""
         self.add_rules([batch.entries])
         entries = batch.entries
-        rows = list(
-            zip(
-                itertools.repeat(batch.batch_id),
-                self._rule_column(entries),
-                entries["pk"].astype(str).tolist(),
-                entries["subject"].tolist(),
-                entries["action"].tolist(),
-                [",".join(f) for f in entries["fields"].tolist()],
-            )
+        columns = (
+            self._rule_column(entries),
+            entries["pk"].astype(str).tolist(),
+            entries["subject"].tolist(),
+            entries["action"].tolist(),
+            [",".join(f) for f in entries["fields"].tolist()],
         )
         with self.control.begin() as conn:
             _set_done(conn, done)
-            conn.execute(
+            inserted = conn.execute(
                 ledger_batches.insert().values(
                     batch_id=batch.batch_id,
                     run_id=self.run_id,
@@ -147,7 +144,8 @@ class LedgerWriter:
                     status=PENDING,
                 )
             )
-            insert_many(conn, ledger_entries, ENTRY_COLUMNS, rows)
+            batch_no = inserted.inserted_primary_key[0]
+            insert_many(conn, ledger_entries, ENTRY_COLUMNS, list(zip(itertools.repeat(batch_no), *columns)))
 
     def mark_done(self, done: list[str]) -> None:
         if done:
