@@ -128,29 +128,36 @@ class _Ops:
     subjects: dict[object, str]
 
 
+_DELETE, _CLEAR = Action.DELETE.value, Action.CLEAR.value
+
+
 def _operations(entries: pd.DataFrame) -> _Ops:
     """Merge a row's entries: a delete wins; a field both cleared and pseudonymised is cleared."""
-    if (entries["action"] == Action.DELETE.value).all():
-        return _Ops(list(dict.fromkeys(entries["pk"].tolist())), {}, {}, {})
-    deletes: list[object] = []
+    pks = entries["pk"].tolist()
+    actions = entries["action"].tolist()
+    if all(action == _DELETE for action in actions):
+        return _Ops(list(dict.fromkeys(pks)), {}, {}, {})
+    fields = entries["fields"].tolist()
+    subjects = dict(zip(pks, entries["subject"].tolist(), strict=True))
+    if len(subjects) == len(pks):  # one entry per row, the usual case: nothing to merge
+        deletes: list[object] = []
+        by_fields: dict[str, dict[tuple[str, ...], list[object]]] = {_CLEAR: defaultdict(list), "": defaultdict(list)}
+        for pk, action, names in zip(pks, actions, fields, strict=True):
+            if action == _DELETE:
+                deletes.append(pk)
+            else:
+                by_fields[_CLEAR if action == _CLEAR else ""][names].append(pk)
+        return _Ops(deletes, _by_sorted(by_fields[_CLEAR]), _by_sorted(by_fields[""]), subjects)
+    deleted: set[object] = set()
     clear_fields: dict[object, set[str]] = defaultdict(set)
     pseudo_fields: dict[object, set[str]] = defaultdict(set)
-    subjects: dict[object, str] = {}
-    for pk, subject, action, fields in zip(
-        entries["pk"].tolist(),
-        entries["subject"].tolist(),
-        entries["action"].tolist(),
-        entries["fields"].tolist(),
-        strict=True,
-    ):
-        subjects[pk] = subject
-        if action == Action.DELETE.value:
-            deletes.append(pk)
-        elif action == Action.CLEAR.value:
-            clear_fields[pk].update(fields)
+    for pk, action, names in zip(pks, actions, fields, strict=True):
+        if action == _DELETE:
+            deleted.add(pk)
+        elif action == _CLEAR:
+            clear_fields[pk].update(names)
         else:
-            pseudo_fields[pk].update(fields)
-    deleted = set(deletes)
+            pseudo_fields[pk].update(names)
     clears: dict[tuple[str, ...], list[object]] = defaultdict(list)
     pseudos: dict[tuple[str, ...], list[object]] = defaultdict(list)
     for pk in dict.fromkeys([*clear_fields, *pseudo_fields]):
@@ -162,7 +169,17 @@ def _operations(entries: pd.DataFrame) -> _Ops:
         rest = pseudo_fields.get(pk, set()) - cleared
         if rest:
             pseudos[tuple(sorted(rest))].append(pk)
-    return _Ops(list(dict.fromkeys(deletes)), dict(clears), dict(pseudos), subjects)
+    return _Ops([pk for pk in dict.fromkeys(pks) if pk in deleted], dict(clears), dict(pseudos), subjects)
+
+
+def _by_sorted(groups: dict[tuple[str, ...], list[object]]) -> dict[tuple[str, ...], list[object]]:
+    """Groups keyed by their fields sorted and without repeats; groups with no field are left out."""
+    merged: dict[tuple[str, ...], list[object]] = {}
+    for names, pks in groups.items():
+        key = tuple(sorted(set(names)))
+        if key:
+            merged.setdefault(key, []).extend(pks)
+    return merged
 
 
 class SourceApplier:
