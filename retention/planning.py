@@ -174,10 +174,12 @@ def plan_retention(
                     continue
                 rows.append(_field_entries(group, p, field_action, sorted(fields), block_note))
         entries = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=PLAN_COLUMNS)
+        # rows whose deletion the ledger already records are going too, even if still there: a pending batch
+        # is finished by the apply step's recovery, before this plan
+        deleted_pks = set(entries.loc[entries["action"] == Action.DELETE.value, "pk"])
         entries = _drop_done(entries, (done or {}).get((source, table)))
         entries = _drop_empty_fields(entries, frame)
         decided[(source, table)] = entries
-        deleted_pks = set(entries.loc[entries["action"] == Action.DELETE.value, "pk"])
         keep_rows[(source, table)] = pd.Series(~frame["pk"].isin(deleted_pks).to_numpy(), index=frame["pk"])
     plan.entries = {tid: decided[tid] for s, t, _ in catalog.tables() if (tid := (s, t)) in decided}
     return plan

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -367,3 +368,57 @@ def test_planning_twice_gives_the_same_plan(configs: Configs, rows: ShopRows, va
     again = prepare(p.config, rows)
     assert again.holds == p.holds
     assert_same_plan(first, plan_for(again, day))
+
+
+@FAST
+@given(rows=some_rows, variant=policy_variants, day=as_of_days, share=st.integers(0, 3), offset=st.integers(0, 3))
+def test_entries_the_ledger_holds_change_nothing_else(
+    configs: Configs, rows: ShopRows, variant: Any, day: dt.date, share: int, offset: int
+) -> None:
+    """A run killed mid-apply leaves part of the day's entries in the ledger, some still pending (their rows
+    not yet deleted). Planning the day again must give exactly the rest: a parent whose children the ledger
+    is deleting is deleted too, not pseudonymised because its children still look kept."""
+    p = prepare(configs.get(variant), rows)
+    full = plan_for(p, day)
+    done = {
+        tid: {
+            (str(pk), purpose)
+            for i, (pk, purpose) in enumerate(zip(f["pk"], f["purpose"], strict=True))
+            if (i + offset) % 4 < share
+        }
+        for tid, f in full.entries.items()
+    }
+    again = plan_retention(p.config.catalog, p.config.policy, p.tagged, day, holds=p.holds, done=done)
+    for tid, entries in full.entries.items():
+        pairs = zip(entries["pk"], entries["purpose"], strict=True)
+        rest = entries.loc[np.array([(str(pk), purpose) not in done[tid] for pk, purpose in pairs], dtype=bool)]
+        assert sorted(map(tuple, again.entries[tid][["pk", "action", "purpose"]].astype(str).to_numpy())) == sorted(
+            map(tuple, rest[["pk", "action", "purpose"]].astype(str).to_numpy())
+        ), tid
+
+
+def test_a_parent_whose_children_the_ledger_is_deleting_is_deleted_too(configs: Configs) -> None:
+    """The case behind the property above: the order's deletion is recorded (its batch still pending, the row
+    still there), so the person it references goes as well, as in the plan made before the kill."""
+    seen = dt.datetime(2016, 1, 1, 12)
+    rows = ShopRows(
+        [{"id": 1, "email": "anna@example.dk", "created_at": seen, "last_seen": seen}],
+        [{"id": 100, "person_id": 1, "invoice_date": dt.date(2016, 3, 1), "billing_name": "A", "amount": 5}],
+        [],
+        frozenset(),
+        frozenset(),
+    )
+    p = prepare(configs.get((("bookkeeping", "delete", "5 years"),)), rows)
+    day = dt.date(2030, 1, 1)
+
+    def actions(plan: Plan, table: str) -> list[tuple[str, str]]:
+        entries = plan.entries[(SOURCE, table)]
+        return sorted(zip(entries["pk"].astype(str), entries["action"], strict=True))
+
+    full = plan_for(p, day)
+    assert actions(full, "orders") == [("100", "delete")]
+    assert actions(full, "people") == [("1", "delete")]
+    pending = {(SOURCE, "orders"): {("100", "bookkeeping")}}
+    again = plan_retention(p.config.catalog, p.config.policy, p.tagged, day, holds=p.holds, done=pending)
+    assert actions(again, "orders") == []
+    assert actions(again, "people") == [("1", "delete")]
