@@ -213,28 +213,37 @@ class _ForkedLedger:
             self.written = self._receive()
 
     def applied(self, batch: Batch) -> None:
-        self.conn.send(batch.batch_id)
+        self._send(batch.batch_id)
 
     def close(self) -> None:
         try:
-            self.conn.send(None)
+            self._send(None)
             while self._receive() != "closed":
                 pass
         finally:
             self.conn.close()
             os.waitpid(self.pid, 0)
 
+    def _send(self, message: str | None) -> None:
+        try:
+            self.conn.send(message)
+        except OSError:
+            raise LedgerError(_GONE) from None
+
     def _receive(self) -> object:
         try:
             message = self.conn.recv()
         except (EOFError, OSError):
-            raise LedgerError(
-                "the ledger writer process ended without a word; nothing it did not record was applied, "
-                "and the next run finishes the batches left pending"
-            ) from None
+            raise LedgerError(_GONE) from None
         if isinstance(message, tuple):
             raise LedgerError(f"writing the ledger failed: {message[1]}")
         return message
+
+
+_GONE = (
+    "the ledger writer process ended without a word; no batch it did not record was applied, and the next "
+    "run finishes the batches it left pending"
+)
 
 
 def _die_with(parent: int) -> None:

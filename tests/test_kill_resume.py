@@ -1,4 +1,5 @@
 """A run killed with SIGKILL during apply, at several points, leaves no half-done batch; the next run finishes.
+So does a run whose ledger writer process is killed: the run stops with an error instead.
 
 Two identical estates are made; one is run once, the other is killed mid-apply and then run again. The
 databases and the ledger (without run ids and times) must then be equal.
@@ -129,7 +130,11 @@ def check_kill_and_resume(databases: ServerDatabases, tmp_path: Path, point: str
     if point == "external":
         kill_externally(process, victim)
     output = process.communicate(timeout=300)[0].decode()
-    assert process.returncode == -signal.SIGKILL, f"the run was not killed at {point}:\n{output}"
+    if point.startswith("writer:"):  # the ledger writer process was killed: the run stops and says why
+        assert process.returncode not in (0, -signal.SIGKILL), output
+        assert "the ledger writer process ended without a word" in output, output
+    else:
+        assert process.returncode == -signal.SIGKILL, f"the run was not killed at {point}:\n{output}"
     assert ledger_rows(victim) != rows, "the kill came too late to test anything"
 
     resumed = run(victim)
@@ -139,7 +144,7 @@ def check_kill_and_resume(databases: ServerDatabases, tmp_path: Path, point: str
     assert ledger_rows(victim) == rows
 
 
-@pytest.mark.parametrize("point", ["after_ledger:1", "inside_source:3", "after_source:9", "external"])
+@pytest.mark.parametrize("point", ["after_ledger:1", "inside_source:3", "after_source:9", "writer:6", "external"])
 def test_kill_and_resume_on_sqlite(point: str, tmp_path: Path) -> None:
     with server_databases("sqlite", tmp_path) as databases:
         check_kill_and_resume(databases, tmp_path, point)
