@@ -196,6 +196,12 @@ def seeds_for(values: pd.Series, seeds: pd.Series | None, mask: pd.Series) -> np
     return picked.where(picked.notna(), own).astype(str).to_numpy(dtype=object)
 
 
+def unit_keys(seeds: np.ndarray, originals: np.ndarray) -> np.ndarray:
+    """One text per (seed, original value) pair, NUL-separated (subject keys hold no NUL): the unit a unique
+    column's generated value belongs to, and the identity its keyed candidates are drawn for."""
+    return seeds + "\x00" + originals
+
+
 def first_positions(codes: np.ndarray) -> np.ndarray:
     """Position of each code's first occurrence (pd.factorize numbers codes in that order)."""
     return np.unique(codes, return_index=True)[1]

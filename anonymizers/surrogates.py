@@ -26,6 +26,7 @@ from anonymizers.base import (
     is_str,
     output_series,
     seeds_for,
+    unit_keys,
 )
 from anonymizers.keys import Key, hmac_digest, hmac_digests
 from anonymizers.pools import pools
@@ -263,10 +264,8 @@ def surrogate_series(
     mask = values.notna()
     seed_values = seeds_for(values, seeds, mask)
     originals = values[mask].astype(object).astype(str).to_numpy(dtype=object)
-    if unique:
-        codes, _ = pd.factorize(pd.MultiIndex.from_arrays([seed_values, originals]))
-    else:
-        codes, _ = pd.factorize(seed_values)
+    units = unit_keys(seed_values, originals) if unique else seed_values
+    codes, _ = pd.factorize(units)
     first = first_positions(codes)
     unit_seeds = seed_values[first].tolist()
     renderer = RENDERERS[kind](_Person.from_digests(_person_digests(key, unit_seeds)), max_length, resolved)
@@ -274,7 +273,7 @@ def surrogate_series(
     own: list[set[str]] = [set() for _ in unit_seeds]
     for code, original in zip(codes.tolist(), originals.tolist(), strict=True):
         own[code].add(collation_key(original))
-    unit_ids = [f"{s}\x00{o}" for s, o in zip(unit_seeds, originals[first], strict=True)] if unique else unit_seeds
+    unit_ids = units[first].tolist() if unique else unit_seeds
 
     def candidate(i: int, attempt: int) -> str:
         extra = int.from_bytes(hmac_digest(key, f"surrogate:suffix#{attempt}", unit_ids[i])[:8], "big")

@@ -25,6 +25,7 @@ from anonymizers.base import (
     is_str,
     output_series,
     seeds_for,
+    unit_keys,
 )
 from anonymizers.keys import Key, hmac_digest, hmac_digests
 from anonymizers.uniqueness import assign_unique
@@ -101,15 +102,13 @@ def token_series(
     mask = values.notna()
     originals = values[mask].astype(object).astype(str).to_numpy(dtype=object)
     sources = seeds_for(values, seeds, mask) if seeds is not None else originals
-    if unique and seeds is not None:
-        codes, _ = pd.factorize(pd.MultiIndex.from_arrays([sources, originals]))
-    else:
-        codes, _ = pd.factorize(sources)
+    units = unit_keys(sources, originals) if unique and seeds is not None else sources
+    codes, _ = pd.factorize(units)
     first = first_positions(codes)
     unit_sources = sources[first].tolist()
     tokens = [header + d.hex()[:hex_length] for d in hmac_digests(key, _domain(scope), unit_sources)]
     if unique:
-        unit_ids = [f"{s}\x00{o}" for s, o in zip(unit_sources, originals[first], strict=True)]
+        unit_ids = unit_keys(sources[first], originals[first]).tolist()
         order = hmac_digests(key, "token-order", unit_ids)
 
         def candidate(i: int, attempt: int) -> str:
