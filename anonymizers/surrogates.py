@@ -30,7 +30,7 @@ from anonymizers.base import (
 )
 from anonymizers.keys import Key, hmac_digest, hmac_digests
 from anonymizers.pools import pools
-from anonymizers.uniqueness import BASE36, DIGITS, assign_unique, avoid_own, collation_key, keyed_suffix
+from anonymizers.uniqueness import BASE36, DIGITS, assign_unique, avoid_own, collation_keys, keyed_suffix
 
 PERSON_DOMAIN = "surrogate:person"
 DEFAULT_EMAIL_DOMAIN = "anon.invalid"
@@ -271,8 +271,8 @@ def surrogate_series(
     renderer = RENDERERS[kind](_Person.from_digests(_person_digests(key, unit_seeds)), max_length, resolved)
     chosen = renderer.base()
     own: list[set[str]] = [set() for _ in unit_seeds]
-    for code, original in zip(codes.tolist(), originals.tolist(), strict=True):
-        own[code].add(collation_key(original))
+    for code, folded in zip(codes.tolist(), collation_keys(originals.tolist()), strict=True):
+        own[code].add(folded)
     unit_ids = units[first].tolist() if unique else unit_seeds
 
     def candidate(i: int, attempt: int) -> str:

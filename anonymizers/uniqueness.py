@@ -28,6 +28,12 @@ def collation_key(value: str) -> str:
     return "".join(ch for ch in folded if not unicodedata.combining(ch)).rstrip()
 
 
+def collation_keys(values: Sequence[str]) -> list[str]:
+    """`collation_key` of many values, with the plain-ASCII case inline (most values, at a fraction of the
+    cost of a call each)."""
+    return [v.lower().rstrip() if v.isascii() else collation_key(v) for v in values]
+
+
 def assign_unique(
     order_keys: Sequence[bytes],
     first: Sequence[str],
@@ -43,8 +49,8 @@ def assign_unique(
     the values unit i replaces, which it must not get back. Raises ValueError when the column leaves no room
     (e.g. thousands of people in a 2-character column).
     """
-    used = {collation_key(v) for v in taken}
-    keys = [collation_key(v) for v in first]
+    used = set(collation_keys(list(taken)))
+    keys = collation_keys(first)
     clean = own is None or all(k not in o for k, o in zip(keys, own, strict=True))
     if clean and len(set(keys)) == len(keys) and used.isdisjoint(keys):
         return list(first)
@@ -61,8 +67,7 @@ def avoid_own(first: Sequence[str], candidate: Callable[[int, int], str], own: S
     """Give each unit whose generated value equals one it replaces its next candidate that does not: a
     surrogate drawn from the same pools as real names can otherwise hit the person's own name."""
     chosen = list(first)
-    for i, value in enumerate(first):
-        folded = collation_key(value)
+    for i, (value, folded) in enumerate(zip(first, collation_keys(first), strict=True)):
         if folded in own[i]:
             chosen[i] = _next_free(i, value, folded, candidate, own[i].__contains__, "surrogate")[0]
     return chosen

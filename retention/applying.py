@@ -304,6 +304,10 @@ class SourceApplier:
     def _batches(self, entries: pd.DataFrame) -> Iterator[pd.DataFrame]:
         """Batches of whole rows (all entries of a row stay together), in one pass over the entries."""
         codes, _ = pd.factorize(entries["pk"])
+        if len(codes) == 0 or codes[-1] == len(codes) - 1:  # one entry per row: batches are plain slices
+            for start in range(0, len(entries), self.batch_rows):
+                yield entries.iloc[start : start + self.batch_rows]
+            return
         for _, batch in entries.groupby(codes // self.batch_rows, sort=True):
             yield batch
 

@@ -21,6 +21,7 @@ import datetime as dt
 import itertools
 import os
 import signal
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -222,7 +223,9 @@ class _ForkedLedger:
                 pass
         finally:
             self.conn.close()
-            os.waitpid(self.pid, 0)
+            # the child has finished its last transaction; tearing down its copy of this process's memory
+            # takes a while, so it is reaped on the side
+            threading.Thread(target=os.waitpid, args=(self.pid, 0), daemon=True).start()
 
     def _send(self, message: str | None) -> None:
         try:
