@@ -47,7 +47,7 @@ class LedgerError(RuntimeError):
     """The ledger could not be written: no batch it does not record has touched the source."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Batch:
     """One batch of one table's plan entries, numbered from 1 in the order the run applies them."""
 
