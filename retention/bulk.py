@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -113,7 +113,7 @@ def fetch_typed(
     return found
 
 
-def _copy_rows(conn: sa.Connection, table_sql: str, names: list[str], rows: list[tuple]) -> None:
+def _copy_rows(conn: sa.Connection, table_sql: str, names: list[str], rows: Iterable[tuple]) -> None:
     """PostgreSQL's COPY through psycopg: the fastest way to hand the server many rows."""
     quote = conn.dialect.identifier_preparer.quote
     cursor = conn.connection.driver_connection.cursor()
@@ -132,29 +132,31 @@ def _executemany(conn: sa.Connection, sql: str, rows: list[tuple]) -> None:
         cursor.close()
 
 
-def insert_many(conn: sa.Connection, table: sa.Table, names: list[str], values: list[tuple]) -> None:
-    """Many driver-ready rows at once, past SQLAlchemy's per-row bind processing, which dominates at apply's
-    volumes: COPY on PostgreSQL, multi-row VALUES on SQLite, the driver's executemany on MariaDB (PyMySQL
-    folds the rows into multi-row VALUES itself)."""
-    if not values:
+def insert_columns(conn: sa.Connection, table: sa.Table, columns: dict[str, list]) -> None:
+    """Many driver-ready rows, given column by column, past SQLAlchemy's per-row bind processing, which
+    dominates at apply's volumes: COPY on PostgreSQL, multi-row VALUES on SQLite, the driver's executemany on
+    MariaDB (PyMySQL folds the rows into multi-row VALUES itself)."""
+    names, values = list(columns), list(columns.values())
+    if not values or not values[0]:
         return
     quote = conn.dialect.identifier_preparer.quote
     if conn.dialect.name == "postgresql":
-        _copy_rows(conn, quote(table.name), names, values)
+        _copy_rows(conn, quote(table.name), names, zip(*values, strict=True))
         return
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES "
     row = f"({', '.join(marks(conn, len(names)))})"
     if conn.dialect.name != "sqlite":
-        _executemany(conn, head + row, values)
+        _executemany(conn, head + row, list(zip(*values, strict=True)))
         return
     # sqlite3 runs a statement per row in executemany; many rows per statement cost a third less
     dbapi = conn.connection.dbapi_connection
     per = max(1, min(SQLITE_ROWS, dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(names)))  # type: ignore[union-attr]
     cursor = dbapi.cursor()  # type: ignore[union-attr]
     try:
-        for start in range(0, len(values), per):
-            chunk = values[start : start + per]
-            cursor.execute(head + ", ".join([row] * len(chunk)), [v for r in chunk for v in r])
+        for start in range(0, len(values[0]), per):
+            chunk = [column[start : start + per] for column in values]
+            flat = list(itertools.chain.from_iterable(zip(*chunk, strict=True)))
+            cursor.execute(head + ", ".join([row] * len(chunk[0])), flat)
     finally:
         cursor.close()
 

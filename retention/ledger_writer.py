@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import datetime as dt
-import itertools
 import os
 import signal
 import threading
@@ -31,12 +30,11 @@ from typing import Protocol
 import pandas as pd
 import sqlalchemy as sa
 
-from retention.bulk import insert_many
+from retention.bulk import insert_columns
 from retention.control import DONE, PENDING, ledger_batches, ledger_entries, ledger_rules
 from retention.policy import Policy
 
 LOOKAHEAD = 2
-ENTRY_COLUMNS = ["batch_no", "rule_id", "pk", "subject", "action", "fields"]
 FAULT_ENV = "RETENTION_FAULT"  # test hook: "<phase>:<batch number>" kills the process with SIGKILL there
 _PR_SET_PDEATHSIG = 1
 
@@ -98,7 +96,7 @@ class LedgerWriter:
         if self._own_rules(entries):
             return [self._rule_ids[r] for r in self.rules(entries)]
         by_purpose = {name: self._rule_ids[rule] for name, rule in self._by_purpose.items() if rule in self._rule_ids}
-        return entries["purpose"].map(by_purpose).tolist()
+        return [by_purpose[p] for p in entries["purpose"].tolist()]
 
     def _distinct_rules(self, entries: pd.DataFrame) -> set[Rule]:
         if self._own_rules(entries):
@@ -124,13 +122,13 @@ class LedgerWriter:
         batches in `done` (committed by the source since the last write) 'done'."""
         self.add_rules([batch.entries])
         entries = batch.entries
-        columns = (
-            self._rule_column(entries),
-            entries["pk"].astype(str).tolist(),
-            entries["subject"].tolist(),
-            entries["action"].tolist(),
-            [",".join(f) for f in entries["fields"].tolist()],
-        )
+        columns = {
+            "rule_id": self._rule_column(entries),
+            "pk": list(map(str, entries["pk"].tolist())),
+            "subject": entries["subject"].tolist(),
+            "action": entries["action"].tolist(),
+            "fields": [",".join(f) for f in entries["fields"].tolist()],
+        }
         with self.control.begin() as conn:
             _set_done(conn, done)
             inserted = conn.execute(
@@ -146,7 +144,7 @@ class LedgerWriter:
                 )
             )
             batch_no = inserted.inserted_primary_key[0]
-            insert_many(conn, ledger_entries, ENTRY_COLUMNS, list(zip(itertools.repeat(batch_no), *columns)))
+            insert_columns(conn, ledger_entries, {"batch_no": [batch_no] * len(entries), **columns})
 
     def mark_done(self, done: list[str]) -> None:
         if done:
