@@ -263,7 +263,6 @@ class SourceApplier:
         result.recovered_batches = self.recover()
         tables = [t for (s, t) in plan.entries if s == self.source]
         self.check_anonymizers(tables)
-        self._checksum_held(plan, result.verification)
         order = children_first(self.engine, tables)
         by_table = {table: plan.entries[(self.source, table)] for table in order}
         writer = LedgerWriter(
@@ -286,6 +285,8 @@ class SourceApplier:
 
         count = sum(-(-entries["pk"].nunique() // self.batch_rows) for entries in by_table.values())
         with open_ledger(writer, batches, count) as ledger:
+            # before the first source write, while the writer records the first batches
+            self._checksum_held(plan, result.verification)
             for batch in batches():
                 ledger.recorded(batch)
                 fault("after_ledger", batch.number)
