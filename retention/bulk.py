@@ -1,9 +1,9 @@
 """Set-based writes and reads by key, at the driver level where volumes are large.
 
 At a million rows SQLAlchemy's per-row processing costs more than the database's own work, so these go to the
-driver directly: COPY on PostgreSQL, the driver's executemany on SQLite (its loop runs in C), multi-row
-statements on MariaDB. Values still pass through SQLAlchemy's own bind processors, so what is stored is
-exactly what SQLAlchemy would store.
+driver directly: COPY on PostgreSQL; multi-row VALUES for inserts and the driver's executemany for updates on
+SQLite; multi-row statements on MariaDB. Values still pass through SQLAlchemy's own bind and result
+processors, so what is stored and read is exactly what SQLAlchemy would store and read.
 """
 
 from __future__ import annotations
