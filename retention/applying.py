@@ -44,7 +44,7 @@ from retention.catalog import Category, TableEntry
 from retention.config import MARKER_TABLE, EstateConfig, column_specs
 from retention.control import DONE, PENDING, ledger, ledger_batches
 from retention.keys import KeyError_, Keyring
-from retention.ledger_writer import Batch, LedgerWriter, batch_ids, fault, open_ledger
+from retention.ledger_writer import Batch, LedgerWriter, fault, open_ledger
 from retention.planning import Plan
 from retention.policy import Action
 
@@ -274,14 +274,16 @@ class SourceApplier:
             key_id=self.keyring.active_id,
         )
         writer.add_rules(by_table.values())
-        batch_id = batch_ids(uuid.uuid4())
+        run_batches = uuid.uuid4()
 
         def batches() -> Iterator[Batch]:
+            """The run's batches; the writer process yields the same ones, ids included (name-based UUIDs of
+            the batch number in this run's random namespace)."""
             numbers = itertools.count(1)
             for table, entries in by_table.items():
                 for chunk in self._batches(entries):
                     number = next(numbers)
-                    yield Batch(number, table, chunk, batch_id(number))
+                    yield Batch(number, table, chunk, str(uuid.uuid5(run_batches, str(number))))
 
         count = sum(-(-entries["pk"].nunique() // self.batch_rows) for entries in by_table.values())
         with open_ledger(writer, batches, count) as ledger:

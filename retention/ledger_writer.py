@@ -21,7 +21,6 @@ import datetime as dt
 import os
 import signal
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, Pipe
@@ -91,13 +90,6 @@ class LedgerWriter:
     def _own_rules(entries: pd.DataFrame) -> bool:
         return "rule" in entries.columns and "legal_basis" in entries.columns
 
-    def _rule_column(self, entries: pd.DataFrame) -> list[int]:
-        """Each entry's rule id; by purpose, one lookup per purpose, where entries carry no rules of their own."""
-        if self._own_rules(entries):
-            return [self._rule_ids[r] for r in self.rules(entries)]
-        by_purpose = {name: self._rule_ids[rule] for name, rule in self._by_purpose.items() if rule in self._rule_ids}
-        return [by_purpose[p] for p in entries["purpose"].tolist()]
-
     def _distinct_rules(self, entries: pd.DataFrame) -> set[Rule]:
         if self._own_rules(entries):
             return set(self.rules(entries))
@@ -119,11 +111,11 @@ class LedgerWriter:
 
     def write(self, batch: Batch, done: list[str]) -> None:
         """The batch's 'pending' row and one entry per plan entry, in one transaction that also sets the
-        batches in `done` (committed by the source since the last write) 'done'."""
-        self.add_rules([batch.entries])
+        batches in `done` (committed by the source since the last write) 'done'. The entries' rules must have
+        been added (`add_rules`)."""
         entries = batch.entries
         columns = {
-            "rule_id": self._rule_column(entries),
+            "rule_id": [self._rule_ids[rule] for rule in self.rules(entries)],
             "pk": list(map(str, entries["pk"].tolist())),
             "subject": entries["subject"].tolist(),
             "action": entries["action"].tolist(),
@@ -297,9 +289,3 @@ def open_ledger(writer: LedgerWriter, batches: Callable[[], Iterator[Batch]], co
             ledger.close()
         raise
     ledger.close()
-
-
-def batch_ids(namespace: uuid.UUID) -> Callable[[int], str]:
-    """Batch ids both processes derive alike: a name-based UUID of the batch number in a run's random
-    namespace."""
-    return lambda number: str(uuid.uuid5(namespace, str(number)))
