@@ -1,23 +1,27 @@
 """Fixed pools of Danish fake values that surrogates index into.
 
-Drawing from Faker per row would be slow and would depend on call order. Instead the pools are drawn once
-per process from a seeded `da_DK` Faker and a keyed hash picks an entry, so a surrogate depends only on
-the key, the seed value and the pinned Faker version.
+Drawing from Faker per row would be slow and would depend on call order. Instead a keyed hash picks an entry
+of fixed pools, drawn once from a seeded `da_DK` Faker and shipped as `pools_da_DK.json` beside this module.
+So a surrogate depends only on the key and the seed value: upgrading Faker changes no surrogate, and no run
+pays for drawing the pools (a third of a second). `python -m anonymizers.draw_pools` draws them again;
+the tests check that the shipped file is what the pinned Faker draws.
 """
 
 from __future__ import annotations
 
+import json
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
-from faker import Faker
 
 POOL_SEED = 20_240_601
 POOL_SIZE = 4096
 """A power of two, so that a 32-bit digest word modulo the size picks an entry without bias."""
+POOL_FILE = Path(__file__).with_name("pools_da_DK.json")
+PARTS = ("first", "last", "street", "place")
 
 _ASCII = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "Æ": "Ae", "Ø": "Oe", "Å": "Aa", "ß": "ss"})
 
@@ -41,18 +45,25 @@ class Pools:
     place: np.ndarray
 
 
-def _draw(size: int, make: Callable[[], str]) -> np.ndarray:
-    return np.array([make() for _ in range(size)], dtype=object)
+def load(path: Path = POOL_FILE) -> dict[str, list[str]]:
+    """The shipped pools, checked for shape, so a damaged file fails here instead of skewing surrogates."""
+    redraw = "run `python -m anonymizers.draw_pools` to write it again"
+    try:
+        drawn = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"{path}: cannot read the surrogate pools ({exc}); {redraw}") from None
+    for part in PARTS:
+        values = drawn.get(part) if isinstance(drawn, dict) else None
+        strings = isinstance(values, list) and all(isinstance(v, str) and v for v in values)
+        if not strings or len(values) != POOL_SIZE:
+            raise RuntimeError(f"{path}: '{part}' must be a list of {POOL_SIZE} non-empty strings; {redraw}")
+    return drawn
 
 
 @cache
 def pools() -> Pools:
-    """The pools, drawn on first use and shared by the whole process."""
-    fake = Faker("da_DK")
-    fake.seed_instance(POOL_SEED)
-    first = _draw(POOL_SIZE, fake.first_name)
-    last = _draw(POOL_SIZE, fake.last_name)
-    street = _draw(POOL_SIZE, fake.street_name)
-    place = np.array([f"{fake.postcode()} {fake.city()}" for _ in range(POOL_SIZE)], dtype=object)
+    """The pools, read on first use and shared by the whole process."""
+    drawn = {part: np.array(values, dtype=object) for part, values in load().items() if part in PARTS}
     fold = np.vectorize(ascii_fold, otypes=[object])
-    return Pools(first, fold(first), last, fold(last), street, place)
+    first, last = drawn["first"], drawn["last"]
+    return Pools(first, fold(first), last, fold(last), drawn["street"], drawn["place"])

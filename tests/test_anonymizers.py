@@ -24,9 +24,10 @@ from hypothesis import strategies as st
 import anonymizers
 from anonymizers import REGISTRY, Anonymizer, ColumnSpec, Context, Key, UnknownAnonymizerError, get, hmac_hex
 from anonymizers.clear import cleared
+from anonymizers.draw_pools import draw
 from anonymizers.generalize import birth_band, ip_network, month_start, postal_region, year_start
 from anonymizers.keys import hmac_digest, hmac_digests
-from anonymizers.pools import Pools, ascii_fold
+from anonymizers.pools import POOL_FILE, Pools, ascii_fold, load
 from anonymizers.scrub import NAME, fit_text, name_pattern, scrub_one
 from anonymizers.surrogates import surrogate_series
 from anonymizers.tokens import MIN_TOKEN_HEX, make_token
@@ -400,6 +401,26 @@ def test_unique_with_a_tiny_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     assert out.is_unique and out.str.len().max() <= 20
     assert (out.str.startswith("Åse Åse")).all()
     assert run("surrogate_username", pd.Series(["x"] * n), seeds=seeds(n), column=ColumnSpec(unique=True)).is_unique
+
+
+def test_shipped_pools_are_what_the_pinned_faker_draws() -> None:
+    assert load() == draw()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "cannot read the surrogate pools"),
+        ('{"first": []}', "'first' must be a list of 4096 non-empty strings"),
+        ("[]", "'first' must be a list"),
+    ],
+)
+def test_damaged_pool_file_names_the_file_and_the_fix(tmp_path: Path, content: str, message: str) -> None:
+    damaged = tmp_path / POOL_FILE.name
+    damaged.write_text(content, encoding="utf-8")
+    with pytest.raises(RuntimeError, match=re.escape(message)) as caught:
+        load(damaged)
+    assert str(damaged) in str(caught.value) and "python -m anonymizers.draw_pools" in str(caught.value)
 
 
 def test_collation_key_is_coarse() -> None:
