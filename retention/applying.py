@@ -44,7 +44,7 @@ from retention.catalog import Category, TableEntry
 from retention.config import MARKER_TABLE, EstateConfig, column_specs
 from retention.control import DONE, PENDING, ledger, ledger_batches
 from retention.keys import KeyError_, Keyring
-from retention.ledger_writer import Batch, LedgerWriter, fault, open_ledger
+from retention.ledger_writer import Batch, HeldRows, LedgerWriter, fault, open_ledger
 from retention.planning import Plan
 from retention.policy import Action
 
@@ -275,6 +275,7 @@ class SourceApplier:
         )
         writer.add_rules(by_table.values())
         run_batches = uuid.uuid4()
+        held_rows = self._held_rows(plan, [table for table, entries in by_table.items() if len(entries)], result)
 
         def batches() -> Iterator[Batch]:
             """The run's batches; the writer process yields the same ones, ids included (name-based UUIDs of
@@ -286,9 +287,7 @@ class SourceApplier:
                     yield Batch(number, table, chunk, str(uuid.uuid5(run_batches, str(number))))
 
         count = sum(-(-entries["pk"].nunique() // self.batch_rows) for entries in by_table.values())
-        with open_ledger(writer, batches, count) as ledger:
-            # before the first source write, while the writer records the first batches
-            self._checksum_held(plan, result.verification)
+        with open_ledger(writer, batches, count, held_rows, self.engine) as ledger:
             for batch in batches():
                 ledger.recorded(batch)
                 fault("after_ledger", batch.number)
@@ -303,6 +302,7 @@ class SourceApplier:
                 result.batches += 1
                 if self.progress is not None:
                     self.progress(batch.table, outcome.entries, len(by_table[batch.table]))
+        result.verification.held.update(ledger.held)
         return result
 
     def _batches(self, entries: pd.DataFrame) -> Iterator[pd.DataFrame]:
@@ -452,12 +452,17 @@ class SourceApplier:
 
     # --- verification material --------------------------------------------------------------------------
 
-    def _checksum_held(self, plan: Plan, ver: Verification) -> None:
-        for (source, table), keys in plan.held_keys.items():
-            if source != self.source or keys.empty:
-                continue
+    def _held_rows(self, plan: Plan, written: list[str], result: ApplyResult) -> HeldRows:
+        """The checksums of held rows: taken now for tables the run does not write, and for the others by the
+        ledger, before their first batch (in `written` order)."""
+        held = {t: keys.index.tolist() for (s, t), keys in plan.held_keys.items() if s == self.source and len(keys)}
+
+        def checksum(table: str, pks: list) -> dict[str, int]:
             with self.engine.connect() as conn:
-                ver.held[table] = self.row_digests(conn, table, keys.index.tolist())
+                return self.row_digests(conn, table, pks)
+
+        result.verification.held = {table: checksum(table, held[table]) for table in held if table not in written}
+        return HeldRows({table: held[table] for table in written if table in held}, checksum)
 
     def row_digests(self, conn: sa.Connection, table: str, pks: list) -> dict[str, int]:
         """pk -> keyed digest of the whole row as the driver returns it, for the rows with the given keys."""

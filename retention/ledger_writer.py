@@ -2,11 +2,11 @@
 
 Every batch's ledger entries and its 'pending' row in `ledger_batches` are committed before the batch's
 source transaction starts, and the batch is set 'done' in a later ledger transaction (`retention.applying`
-explains why that order makes a crash harmless). Writing a million ledger entries costs about as much as
-the changes they record, and the control database is not the source database, so where the platform can
-fork, a child process writes the ledger up to `LOOKAHEAD` batches ahead, on another core, and the source
-side waits only for its word that a batch's entries are committed. Without fork, or for a single batch, the
-same writer runs inline.
+explains why that order makes a crash harmless). The held rows of a table are checksummed before its first
+batch, for the check after apply. Writing a million ledger entries costs about as much as the changes they
+record, and neither job writes to the source, so where the platform can fork, a child process does both up
+to `LOOKAHEAD` batches ahead, on another core, with its own connections, and the source side waits only for
+its word that a batch is recorded. Without fork, or for a single batch, the same work runs inline.
 
 When a run stops early, the child may have recorded up to `LOOKAHEAD` batches past the last one the source
 committed. They stay 'pending', and the next run's recovery applies them from their entries, as after a
@@ -21,6 +21,7 @@ import datetime as dt
 import os
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, Pipe
@@ -29,11 +30,12 @@ from typing import Protocol
 import pandas as pd
 import sqlalchemy as sa
 
-from retention.bulk import insert_columns
+from retention.bulk import chunks, insert_columns
 from retention.control import DONE, PENDING, ledger_batches, ledger_entries, ledger_rules
 from retention.policy import Policy
 
 LOOKAHEAD = 2
+CHECKSUM_ROWS = 5000
 FAULT_ENV = "RETENTION_FAULT"  # test hook: "<phase>:<batch number>" kills the process with SIGKILL there
 _PR_SET_PDEATHSIG = 1
 
@@ -52,6 +54,29 @@ class Batch:
     table: str
     entries: pd.DataFrame
     batch_id: str
+
+
+Checksum = Callable[[str, list], dict[str, int]]
+"""(table, primary keys) -> {pk: keyed digest of the row}."""
+
+
+class HeldRows:
+    """Checksums of the held rows of the tables a run writes, in pieces of `CHECKSUM_ROWS` rows, table by
+    table in the order the run first writes them. A table's must all be taken before its first batch; taking
+    them earlier is harmless, and the pieces let a writer process take them while it waits, yet answer soon."""
+
+    def __init__(self, keys: dict[str, list], checksum: Checksum) -> None:
+        self.pending = deque((table, chunk) for table, pks in keys.items() for chunk in chunks(pks, CHECKSUM_ROWS))
+        self.checksum = checksum
+
+    def next(self) -> tuple[str, dict[str, int]]:
+        table, pks = self.pending.popleft()
+        return table, self.checksum(table, pks)
+
+    def before(self, batch: Batch) -> Iterator[tuple[str, dict[str, int]]]:
+        """The pieces still to take before this batch may be applied."""
+        while any(table == batch.table for table, _ in self.pending):
+            yield self.next()
 
 
 def fault(phase: str, batch_number: int) -> None:
@@ -150,8 +175,11 @@ def _set_done(conn: sa.Connection, done: list[str]) -> None:
 
 
 class Ledger(Protocol):
-    """What the source side sees: `recorded(batch)` returns once the batch's entries are committed;
-    `applied(batch)` says the source committed it."""
+    """What the source side sees: `recorded(batch)` returns once the batch's entries are committed and the
+    held rows of its table checksummed (into `held`, table -> digests); `applied(batch)` says the source
+    committed it."""
+
+    held: dict[str, dict[str, int]]
 
     def recorded(self, batch: Batch) -> None: ...
 
@@ -159,11 +187,15 @@ class Ledger(Protocol):
 
 
 class _InlineLedger:
-    def __init__(self, writer: LedgerWriter) -> None:
+    def __init__(self, writer: LedgerWriter, held_rows: HeldRows) -> None:
         self.writer = writer
+        self.held_rows = held_rows
         self.done: list[str] = []
+        self.held: dict[str, dict[str, int]] = {}
 
     def recorded(self, batch: Batch) -> None:
+        for table, digests in self.held_rows.before(batch):
+            self.held.setdefault(table, {}).update(digests)
         self.writer.write(batch, self.done)
         self.done = []
 
@@ -175,10 +207,13 @@ class _InlineLedger:
 
 
 class _ForkedLedger:
-    """The parent's side of the writer process: messages are batch numbers (written) one way and batch ids
-    (applied) the other; None closes, a ('error', text) pair reports a failure."""
+    """The parent's side of the writer process: messages are batch numbers (written) and ('held', table,
+    digests) triples one way, batch ids (applied) the other; None closes, an ('error', text) pair reports a
+    failure."""
 
-    def __init__(self, writer: LedgerWriter, batches: Callable[[], Iterator[Batch]]) -> None:
+    def __init__(
+        self, writer: LedgerWriter, batches: Callable[[], Iterator[Batch]], held_rows: HeldRows, source: sa.Engine
+    ) -> None:
         ours, theirs = Pipe()
         parent = os.getpid()
         self.pid = os.fork()
@@ -187,8 +222,9 @@ class _ForkedLedger:
             code = 1
             try:
                 _die_with(parent)
-                writer.control.dispose(close=False)  # new connections; the parent's stay the parent's
-                _write_ahead(writer, batches(), theirs)
+                for engine in (writer.control, source):  # new connections; the parent's stay the parent's
+                    engine.dispose(close=False)
+                _write_ahead(writer, batches(), theirs, held_rows)
                 code = 0
             except BaseException as exc:
                 with contextlib.suppress(Exception):
@@ -198,6 +234,7 @@ class _ForkedLedger:
         theirs.close()
         self.conn = ours
         self.written = 0
+        self.held: dict[str, dict[str, int]] = {}
 
     def recorded(self, batch: Batch) -> None:
         while self.written < batch.number:
@@ -224,13 +261,17 @@ class _ForkedLedger:
             raise LedgerError(_GONE) from None
 
     def _receive(self) -> object:
-        try:
-            message = self.conn.recv()
-        except (EOFError, OSError):
-            raise LedgerError(_GONE) from None
-        if isinstance(message, tuple):
-            raise LedgerError(f"writing the ledger failed: {message[1]}")
-        return message
+        """The next batch number or 'closed', keeping the checksums that come before it."""
+        while True:
+            try:
+                message = self.conn.recv()
+            except (EOFError, OSError):
+                raise LedgerError(_GONE) from None
+            if not isinstance(message, tuple):
+                return message
+            if message[0] != "held":
+                raise LedgerError(f"writing the ledger failed: {message[1]}")
+            self.held.setdefault(message[1], {}).update(message[2])
 
 
 _GONE = (
@@ -248,14 +289,18 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _write_ahead(writer: LedgerWriter, batches: Iterator[Batch], conn: Connection) -> None:
+def _write_ahead(writer: LedgerWriter, batches: Iterator[Batch], conn: Connection, held_rows: HeldRows) -> None:
     """The child's loop: write each batch once the source is at most LOOKAHEAD batches behind, passing on
-    which batches the source has committed."""
+    which batches the source has committed. Held rows are checksummed before the first batch of their table,
+    or earlier, while the source is too far behind."""
     done: list[str] = []
     applied = 0
     closing = False
     for batch in batches:
         while not closing and (batch.number - applied > LOOKAHEAD or conn.poll()):
+            if held_rows.pending and not conn.poll():
+                conn.send(("held", *held_rows.next()))
+                continue
             message = conn.recv()
             if message is None:
                 closing = True
@@ -265,6 +310,8 @@ def _write_ahead(writer: LedgerWriter, batches: Iterator[Batch], conn: Connectio
         if closing:
             break
         fault("writer", batch.number)
+        for table, digests in held_rows.before(batch):
+            conn.send(("held", table, digests))
         writer.write(batch, done)
         done = []
         conn.send(batch.number)
@@ -278,10 +325,16 @@ def _write_ahead(writer: LedgerWriter, batches: Iterator[Batch], conn: Connectio
 
 
 @contextlib.contextmanager
-def open_ledger(writer: LedgerWriter, batches: Callable[[], Iterator[Batch]], count: int) -> Iterator[Ledger]:
-    """The ledger for a run of `count` batches that `batches()` yields, in a writer process where that pays."""
+def open_ledger(
+    writer: LedgerWriter, batches: Callable[[], Iterator[Batch]], count: int, held_rows: HeldRows, source: sa.Engine
+) -> Iterator[Ledger]:
+    """The ledger for a run of `count` batches that `batches()` yields, in a writer process where that pays.
+    The checksums read the source through `source`, to which a writer process opens its own connections."""
     ledger: _InlineLedger | _ForkedLedger
-    ledger = _ForkedLedger(writer, batches) if count > 1 and hasattr(os, "fork") else _InlineLedger(writer)
+    if count > 1 and hasattr(os, "fork"):
+        ledger = _ForkedLedger(writer, batches, held_rows, source)
+    else:
+        ledger = _InlineLedger(writer, held_rows)
     try:
         yield ledger
     except BaseException:

@@ -40,8 +40,11 @@ def build(databases: ServerDatabases, tmp_path: Path) -> Shop:
                 {"id": 3, "email": "anna@example.dk", "password": PASSWORD, "created_at": ts("2024-01-01"),
                  "last_seen": ts("2025-09-01")},
             ],
+            # held for bookkeeping, and an older one whose billing name is cleared
             "orders": [{"id": 10, "person_id": 1, "invoice_date": dt.date(2024, 3, 1), "billing_name": "Karen Holm",
-                        "amount": 400}],
+                        "amount": 400},
+                       {"id": 11, "person_id": 1, "invoice_date": dt.date(2019, 3, 1), "billing_name": "Karen Holm",
+                        "amount": 300}],
         }
     )  # fmt: skip
     return shop
@@ -54,9 +57,13 @@ def problems_after(shop: Shop, tamper: str | None) -> list[str]:
         ensure_schema(estate.control)
         engine = estate.sources["crm"]
         plan = shop.result(DAY).plan
-        applier = SourceApplier(shop.config, "crm", engine, estate.control, KEYRING, run_id="t", as_of=DAY)
+        # a batch a row, so that the run has several batches and held rows are checksummed on the way
+        applier = SourceApplier(
+            shop.config, "crm", engine, estate.control, KEYRING, run_id="t", as_of=DAY, batch_rows=1
+        )
         result = applier.apply(plan)
         assert result.entries > 0
+        assert {table: list(digests) for table, digests in result.verification.held.items()} == {"orders": ["10"]}
         with estate.control.connect() as conn:
             statuses = conn.execute(sa.select(ledger_batches.c.status).distinct()).scalars().all()
             assert statuses == ["done"]
@@ -89,10 +96,21 @@ DAMAGE = {
 }
 
 
+@pytest.fixture(params=["writer process", "inline"])
+def ledger_writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where the ledger is written and held rows are checksummed: a forked process, or (on a platform
+    without fork) the run's own process."""
+    if request.param == "inline":
+        monkeypatch.delattr("os.fork")
+    return str(request.param)
+
+
+@pytest.mark.usefixtures("ledger_writer")
 def test_untouched_apply_passes(databases: ServerDatabases, tmp_path: Path) -> None:
     assert problems_after(build(databases, tmp_path), None) == []
 
 
+@pytest.mark.usefixtures("ledger_writer")
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_damage_after_apply_is_reported(damage: str, databases: ServerDatabases, tmp_path: Path) -> None:
     sql, expected = DAMAGE[damage]
