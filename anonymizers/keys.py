@@ -20,6 +20,7 @@ MIN_SECRET_BYTES = 16
 
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _SEP = b"\x00"
+_BLOCK = 64  # SHA-256's block size in bytes
 
 
 @dataclass(frozen=True)
@@ -88,12 +89,19 @@ def hmac_hex(key: Key, domain: str, value: str) -> str:
 
 
 def hmac_digests(key: Key, domain: str, values: Iterable[str]) -> list[bytes]:
-    """`hmac_digest` for many values; the keyed state is built once and copied, which halves the cost."""
-    base = hmac.new(key.secret, _prefix(key, domain), hashlib.sha256)
+    """`hmac_digest` for many values. HMAC (RFC 2104) spelt out over SHA-256 states that are keyed once and
+    copied per value: the same digests at about half the cost of copying an `hmac` object per value."""
+    secret = key.secret if len(key.secret) <= _BLOCK else hashlib.sha256(key.secret).digest()
+    padded = secret.ljust(_BLOCK, b"\x00")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+    inner.update(_prefix(key, domain))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
     out: list[bytes] = []
     append = out.append
     for value in values:
-        h = base.copy()
+        h = inner.copy()
         h.update(value.encode("utf-8", "surrogatepass"))
-        append(h.digest())
+        o = outer.copy()
+        o.update(h.digest())
+        append(o.digest())
     return out

@@ -24,8 +24,21 @@ def collation_key(value: str) -> str:
     """
     if value.isascii():
         return value.lower().rstrip()
+    if max(value) < _LATIN_END:
+        return value.translate(_LATIN).rstrip()
+    return _fold(value).rstrip()
+
+
+def _fold(value: str) -> str:
+    """Case folded, decomposed, and stripped of combining marks."""
     folded = unicodedata.normalize("NFKD", value.casefold().translate(_LETTERS))
-    return "".join(ch for ch in folded if not unicodedata.combining(ch)).rstrip()
+    return "".join(ch for ch in folded if not unicodedata.combining(ch))
+
+
+_LATIN_END = "\u0250"
+_LATIN = {c: _fold(chr(c)) for c in range(ord(_LATIN_END))}
+"""Every step of `_fold` works character by character, so for Latin text (Danish included) a table of each
+character's fold gives the same key at a fraction of the cost."""
 
 
 def collation_keys(values: Sequence[str]) -> list[str]:

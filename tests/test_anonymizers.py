@@ -31,7 +31,7 @@ from anonymizers.pools import POOL_FILE, Pools, ascii_fold, load
 from anonymizers.scrub import NAME, fit_text, name_pattern, scrub_one
 from anonymizers.surrogates import surrogate_series
 from anonymizers.tokens import MIN_TOKEN_HEX, make_token
-from anonymizers.uniqueness import collation_key
+from anonymizers.uniqueness import _fold, collation_key
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = bytes(range(32))
@@ -126,7 +126,8 @@ def test_hmac_is_domain_separated_and_documented() -> None:
     with pytest.raises(ValueError, match="NUL"):
         hmac_hex(KEY, "a\x00b", "c")
     values = ["", "æøå", "x" * 1000, "jens@example.dk"]
-    assert hmac_digests(KEY, "d", values) == [hmac_digest(KEY, "d", v) for v in values]
+    for key in (KEY, Key("k1", bytes(range(64))), Key("k1", bytes(range(65))), Key("k1", bytes(100))):
+        assert hmac_digests(key, "d", values) == [hmac_digest(key, "d", v) for v in values]
 
 
 # --- tokens -----------------------------------------------------------------------------------------------
@@ -427,6 +428,12 @@ def test_collation_key_is_coarse() -> None:
     assert collation_key("Åse Ærø ") == collation_key("ase aero") == collation_key("ASE AERØ")
     assert collation_key("Søren") == collation_key("soren")
     assert collation_key("Jens") != collation_key("Jans")
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.characters(max_codepoint=0x36F), max_size=16))
+def test_collation_key_by_table_equals_the_full_fold(value: str) -> None:
+    assert collation_key(value) == _fold(value).rstrip()
 
 
 def test_unique_same_person_twice_and_collation() -> None:
