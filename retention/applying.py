@@ -288,6 +288,7 @@ class SourceApplier:
 
         count = sum(-(-entries["pk"].nunique() // self.batch_rows) for entries in by_table.values())
         with open_ledger(writer, batches, count, held_rows, self.engine) as ledger:
+            result.verification.held.update(held_rows.take_first())
             for batch in batches():
                 ledger.recorded(batch)
                 fault("after_ledger", batch.number)
@@ -453,8 +454,8 @@ class SourceApplier:
     # --- verification material --------------------------------------------------------------------------
 
     def _held_rows(self, plan: Plan, written: list[str], result: ApplyResult) -> HeldRows:
-        """The checksums of held rows: taken now for tables the run does not write, and for the others by the
-        ledger, before their first batch (in `written` order)."""
+        """The checksums of held rows: taken now for tables the run does not write, and for the others before
+        their first batch (in `written` order)."""
         held = {t: keys.index.tolist() for (s, t), keys in plan.held_keys.items() if s == self.source and len(keys)}
 
         def checksum(table: str, pks: list) -> dict[str, int]:

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, Pipe
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 import sqlalchemy as sa
@@ -61,13 +61,20 @@ Checksum = Callable[[str, list], dict[str, int]]
 
 
 class HeldRows:
-    """Checksums of the held rows of the tables a run writes, in pieces of `CHECKSUM_ROWS` rows, table by
-    table in the order the run first writes them. A table's must all be taken before its first batch; taking
-    them earlier is harmless, and the pieces let a writer process take them while it waits, yet answer soon."""
+    """Checksums of the held rows of the tables a run writes, given in the order the run first writes them.
+    A table's must all be taken before its first batch; taking them earlier is harmless. The run's own
+    process takes the first table's (`take_first`) while a writer process starts and records the first
+    batches; the ledger takes the others, in pieces of `CHECKSUM_ROWS` rows, so that a writer process can
+    take them while it waits for the source, yet answer soon."""
 
     def __init__(self, keys: dict[str, list], checksum: Checksum) -> None:
-        self.pending = deque((table, chunk) for table, pks in keys.items() for chunk in chunks(pks, CHECKSUM_ROWS))
+        tables = list(keys)
+        self.first = {table: keys[table] for table in tables[:1]}
+        self.pending = deque((table, chunk) for table in tables[1:] for chunk in chunks(keys[table], CHECKSUM_ROWS))
         self.checksum = checksum
+
+    def take_first(self) -> dict[str, dict[str, int]]:
+        return {table: self.checksum(table, pks) for table, pks in self.first.items()}
 
     def next(self) -> tuple[str, dict[str, int]]:
         table, pks = self.pending.popleft()
@@ -134,17 +141,22 @@ class LedgerWriter:
             known = conn.execute(sa.select(ledger_rules).where(ledger_rules.c.purpose.in_({m[0] for m in missing})))
             self._rule_ids.update({(r.purpose, r.rule, r.legal_basis): r.rule_id for r in known})
 
+    def _rule_id_column(self, entries: pd.DataFrame) -> list[int]:
+        if self._own_rules(entries):
+            return [self._rule_ids[rule] for rule in self.rules(entries)]
+        return _each_once(lambda purpose: self._rule_ids[self._by_purpose[purpose]], entries["purpose"].tolist())
+
     def write(self, batch: Batch, done: list[str]) -> None:
         """The batch's 'pending' row and one entry per plan entry, in one transaction that also sets the
         batches in `done` (committed by the source since the last write) 'done'. The entries' rules must have
         been added (`add_rules`)."""
         entries = batch.entries
         columns = {
-            "rule_id": [self._rule_ids[rule] for rule in self.rules(entries)],
+            "rule_id": self._rule_id_column(entries),
             "pk": list(map(str, entries["pk"].tolist())),
             "subject": entries["subject"].tolist(),
             "action": entries["action"].tolist(),
-            "fields": [",".join(f) for f in entries["fields"].tolist()],
+            "fields": _each_once(lambda names: ",".join(names), entries["fields"].tolist()),
         }
         with self.control.begin() as conn:
             _set_done(conn, done)
@@ -167,6 +179,13 @@ class LedgerWriter:
         if done:
             with self.control.begin() as conn:
                 _set_done(conn, done)
+
+
+def _each_once(function: Callable[[Any], Any], values: list) -> list:
+    """`function` of each value, computed once per distinct value (a batch's entries share a few purposes and
+    field lists)."""
+    results = {value: function(value) for value in dict.fromkeys(values)}
+    return [results[value] for value in values]
 
 
 def _set_done(conn: sa.Connection, done: list[str]) -> None:
