@@ -9,7 +9,7 @@ seed gave which surrogate. Surrogates are still personal data in the pseudonymis
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,7 +90,17 @@ class _Renderer:
         return 3
 
     def base(self) -> list[str]:
-        return [self.render(i, "", 0) for i in range(len(self.p.words))]
+        """Every unit's surrogate without a suffix: whole arrays at once, and `render` one by one only for
+        the units whose whole value does not fit the column."""
+        values = self.whole().tolist()
+        if self.limit is not None:
+            for i in np.flatnonzero(np.fromiter(map(len, values), np.int64, len(values)) > self.limit).tolist():
+                values[i] = self.render(i, "", 0)
+        return values
+
+    def whole(self) -> np.ndarray:
+        """Each unit's `render(i, "", 0)` where the column's length limit does not cut it."""
+        raise NotImplementedError
 
     def render(self, i: int, suffix: str, extra: int) -> str:
         raise NotImplementedError
@@ -104,11 +114,8 @@ class _Name(_Renderer):
     """'Mette Hansen-Lund' or 'Mette Lund Hansen'; to fit, drop the extra surname, abbreviate the first
     name, then the surname, and cut only what still does not fit."""
 
-    def base(self) -> list[str]:
-        full = (self.p.first + " " + self.p.last).tolist()
-        if self.limit is None:
-            return full
-        return [v if len(v) <= self.limit else self._fit(i, self.limit) for i, v in enumerate(full)]
+    def whole(self) -> np.ndarray:
+        return self.p.first + " " + self.p.last
 
     def _fit(self, i: int, room: int | None) -> str:
         first, last, last1 = self.p.first[i], self.p.last[i], self.p.last1[i]
@@ -153,6 +160,10 @@ class _Email(_Renderer):
     def min_length(options: Mapping[str, Any]) -> int:
         return len(options["domain"]) + 2
 
+    def whole(self) -> np.ndarray:
+        tags = _PADDED[4][self.p.words[:, 3] % 10_000]
+        return self.p.first_ascii + "." + self.p.last_ascii + tags + ("@" + self.options["domain"])
+
     def render(self, i: int, suffix: str, extra: int) -> str:
         stem = f"{self.p.first_ascii[i]}.{self.p.last_ascii[i]}"
         tag = f"{self.p.words[i, 3] % 10_000:04d}{suffix}"
@@ -164,10 +175,26 @@ class _Username(_Renderer):
 
     suffix_alphabet = BASE36
 
+    def whole(self) -> np.ndarray:
+        stems = _each_distinct(self.p.first_ascii, _login) + _each_distinct(self.p.last1_ascii, _login)
+        return stems + _PADDED[2][self.p.words[:, 3] // 10_000 % 100]
+
     def render(self, i: int, suffix: str, extra: int) -> str:
-        stem = f"{self.p.first_ascii[i]}{self.p.last1_ascii[i]}".replace("-", "").replace(".", "")
+        stem = _login(f"{self.p.first_ascii[i]}{self.p.last1_ascii[i]}")
         tag = f"{self.p.words[i, 3] // 10_000 % 100:02d}{suffix}"
         return _with_tag(stem, tag, "", self.limit)
+
+
+def _login(text: str) -> str:
+    return text.replace("-", "").replace(".", "")
+
+
+_PHONE_SHAPES = {  # shape -> (prefix, separator between digit pairs)
+    "international": ("+45 ", " "),
+    "international_compact": ("+45", ""),
+    "national": ("", " "),
+    "compact": ("", ""),
+}
 
 
 class _Phone(_Renderer):
@@ -177,20 +204,25 @@ class _Phone(_Renderer):
     def min_length(options: Mapping[str, Any]) -> int:
         return 8
 
+    def _shape(self) -> tuple[str, str]:
+        """The configured format, or the first one that fits the column (all numbers have 8 digits)."""
+        for shape in (self.options["format"], "international_compact", "national", "compact"):
+            prefix, separator = _PHONE_SHAPES[shape]
+            if self.limit is None or len(prefix) + 8 + 3 * len(separator) <= self.limit:
+                return prefix, separator
+        return _PHONE_SHAPES["compact"]
+
+    def whole(self) -> np.ndarray:
+        prefix, separator = self._shape()
+        number = 20_000_000 + self.p.words[:, 7] % 80_000_000
+        pairs = [_PADDED[2][number // 10**k % 100] for k in (6, 4, 2, 0)]
+        return prefix + pairs[0] + separator + pairs[1] + separator + pairs[2] + separator + pairs[3]
+
     def render(self, i: int, suffix: str, extra: int) -> str:
         number = 20_000_000 + (int(self.p.words[i, 7]) if not suffix else extra) % 80_000_000
         digits = f"{number:08d}"
-        pairs = " ".join(digits[k : k + 2] for k in range(0, 8, 2))
-        shapes = {
-            "international": f"+45 {pairs}",
-            "international_compact": f"+45{digits}",
-            "national": pairs,
-            "compact": digits,
-        }
-        for shape in (self.options["format"], "international_compact", "national", "compact"):
-            if self.limit is None or len(shapes[shape]) <= self.limit:
-                return shapes[shape]
-        return digits
+        prefix, separator = self._shape()
+        return prefix + separator.join(digits[k : k + 2] for k in range(0, 8, 2))
 
 
 class _Address(_Renderer):
@@ -199,6 +231,17 @@ class _Address(_Renderer):
     @staticmethod
     def min_length(options: Mapping[str, Any]) -> int:
         return 6
+
+    def whole(self) -> np.ndarray:
+        pool, words = pools(), self.p.words
+        street = pool.street[words[:, 4] % len(pool.street)] + _NUMBERS[words[:, 5] % 120]
+        if self.options["part"] != "full":
+            return street
+        full = street + ", " + pool.place[words[:, 6] % len(pool.place)]
+        if self.limit is None:
+            return full
+        fits = np.fromiter(map(len, full), np.int64, len(full)) <= self.limit
+        return np.where(fits, full, street)
 
     def render(self, i: int, suffix: str, extra: int) -> str:
         pool = pools()
@@ -212,6 +255,17 @@ class _Address(_Renderer):
         if self.limit is not None and len(number) - 1 >= self.limit:
             return number.strip()[-self.limit :]
         return _with_tag(street_name, number, "", self.limit)
+
+
+_PADDED = {width: np.array([f"{n:0{width}d}" for n in range(10**width)], dtype=object) for width in (2, 4)}
+_NUMBERS = np.array([f" {1 + n}" for n in range(120)], dtype=object)
+"""Zero-padded numbers and house numbers, looked up for whole arrays instead of formatted one by one."""
+
+
+def _each_distinct(values: np.ndarray, function: Callable[[str], str]) -> np.ndarray:
+    """`function` of each value, computed once per distinct value."""
+    codes, uniques = pd.factorize(values)
+    return np.array([function(u) for u in uniques], dtype=object)[codes]
 
 
 _PERSONS: dict[tuple[str, bytes], dict[str, bytes]] = {}
