@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import pickle
@@ -422,6 +423,38 @@ def test_damaged_pool_file_names_the_file_and_the_fix(tmp_path: Path, content: s
     with pytest.raises(RuntimeError, match=re.escape(message)) as caught:
         load(damaged)
     assert str(damaged) in str(caught.value) and "python -m anonymizers.draw_pools" in str(caught.value)
+
+
+GOLDEN = ROOT / "tests" / "golden" / "surrogates.json"
+GOLDEN_CASES = {
+    "name": [None, 12],
+    "email": [None, 22],
+    "phone": [None, 11],
+    "address": [None, 12],
+    "username": [None, 10],
+    "token": [None],
+}
+
+
+def golden_surrogates() -> dict[str, list[str]]:
+    values = pd.Series([f"Original {i} Ærø" for i in range(12)], dtype=object)
+    out = {}
+    for kind, limits in GOLDEN_CASES.items():
+        name = "token" if kind == "token" else f"surrogate_{kind}"
+        for limit, unique in itertools.product(limits, (False, True)):
+            column = ColumnSpec(max_length=limit, unique=unique)
+            out[f"{kind} {limit} {unique}"] = run(name, values, seeds=seeds(12), column=column).tolist()
+    return out
+
+
+def test_surrogates_and_tokens_are_the_ones_earlier_versions_made() -> None:
+    """A person pseudonymised in one table today and in another next year must get the same values, so
+    surrogates and tokens may never change for the same key and seed. A deliberate change (a new key id
+    scheme, say) rewrites the file: UPDATE_GOLDEN=1 pytest -k earlier_versions."""
+    made = golden_surrogates()
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.write_text(json.dumps(made, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    assert made == json.loads(GOLDEN.read_text(encoding="utf-8"))
 
 
 def test_collation_key_is_coarse() -> None:
