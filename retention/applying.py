@@ -263,8 +263,9 @@ class SourceApplier:
         result.recovered_batches = self.recover()
         tables = [t for (s, t) in plan.entries if s == self.source]
         self.check_anonymizers(tables)
-        order = children_first(self.engine, tables)
-        by_table = {table: plan.entries[(self.source, table)] for table in order}
+        held = {t: keys.index.tolist() for (s, t), keys in plan.held_keys.items() if s == self.source and len(keys)}
+        entries = {table: plan.entries[(self.source, table)] for table in tables}
+        by_table = {table: entries[table] for table in self._order(entries, held)}
         writer = LedgerWriter(
             self.control,
             self.config.policy,
@@ -275,7 +276,7 @@ class SourceApplier:
         )
         writer.add_rules(by_table.values())
         run_batches = uuid.uuid4()
-        held_rows = self._held_rows(plan, [table for table, entries in by_table.items() if len(entries)], result)
+        held_rows = self._held_rows(held, [table for table, entries in by_table.items() if len(entries)], result)
 
         def batches() -> Iterator[Batch]:
             """The run's batches; the writer process yields the same ones, ids included (name-based UUIDs of
@@ -453,17 +454,28 @@ class SourceApplier:
 
     # --- verification material --------------------------------------------------------------------------
 
-    def _held_rows(self, plan: Plan, written: list[str], result: ApplyResult) -> HeldRows:
+    def _order(self, entries: dict[str, pd.DataFrame], held: dict[str, list]) -> list[str]:
+        """Children before parents, in the foreign-key order the database declares. Tables with held rows and
+        nothing to delete may go anywhere, so they go last: the writer process checksums their held rows
+        while the run works on the others."""
+        order = children_first(self.engine, list(entries))
+
+        def late(table: str) -> bool:
+            return table in held and not (entries[table]["action"] == _DELETE).any()
+
+        return sorted(order, key=late)
+
+    def _held_rows(self, held: dict[str, list], written: list[str], result: ApplyResult) -> HeldRows:
         """The checksums of held rows: taken now for tables the run does not write, and for the others before
-        their first batch (in `written` order)."""
-        held = {t: keys.index.tolist() for (s, t), keys in plan.held_keys.items() if s == self.source and len(keys)}
+        their first batch (`written` is in the order of the first batches)."""
 
         def checksum(table: str, pks: list) -> dict[str, int]:
             with self.engine.connect() as conn:
                 return self.row_digests(conn, table, pks)
 
         result.verification.held = {table: checksum(table, held[table]) for table in held if table not in written}
-        return HeldRows({table: held[table] for table in written if table in held}, checksum)
+        keys = {table: held[table] for table in written if table in held}
+        return HeldRows(keys, checksum, first_table=written[0] if written else None)
 
     def row_digests(self, conn: sa.Connection, table: str, pks: list) -> dict[str, int]:
         """pk -> keyed digest of the whole row as the driver returns it, for the rows with the given keys."""

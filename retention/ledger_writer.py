@@ -62,28 +62,32 @@ Checksum = Callable[[str, list], dict[str, int]]
 
 class HeldRows:
     """Checksums of the held rows of the tables a run writes, given in the order the run first writes them.
-    A table's must all be taken before its first batch; taking them earlier is harmless. The run's own
-    process takes the first table's (`take_first`) while a writer process starts and records the first
-    batches; the ledger takes the others, in pieces of `CHECKSUM_ROWS` rows, so that a writer process can
-    take them while it waits for the source, yet answer soon."""
+    A table's must all be taken before its first batch; taking them earlier is harmless. If the run's first
+    table has held rows, the run's own process takes them (`take_first`) while a writer process starts and
+    records the first batches; the ledger takes the others, in pieces of `CHECKSUM_ROWS` rows, so that a
+    writer process can take them while it waits for the source (`take_piece`), yet answer soon. A table's
+    checksums are handed over whole before its first batch (`before`): a writer process that sent them piece
+    by piece would stall on a full pipe while the run is busy with a batch."""
 
-    def __init__(self, keys: dict[str, list], checksum: Checksum) -> None:
-        tables = list(keys)
-        self.first = {table: keys[table] for table in tables[:1]}
-        self.pending = deque((table, chunk) for table in tables[1:] for chunk in chunks(keys[table], CHECKSUM_ROWS))
+    def __init__(self, keys: dict[str, list], checksum: Checksum, first_table: str | None) -> None:
+        self.first = {table: pks for table, pks in keys.items() if table == first_table}
+        rest = {table: pks for table, pks in keys.items() if table != first_table}
+        self.pending = deque((table, chunk) for table, pks in rest.items() for chunk in chunks(pks, CHECKSUM_ROWS))
+        self.taken: dict[str, dict[str, int]] = {}
         self.checksum = checksum
 
     def take_first(self) -> dict[str, dict[str, int]]:
         return {table: self.checksum(table, pks) for table, pks in self.first.items()}
 
-    def next(self) -> tuple[str, dict[str, int]]:
+    def take_piece(self) -> None:
         table, pks = self.pending.popleft()
-        return table, self.checksum(table, pks)
+        self.taken.setdefault(table, {}).update(self.checksum(table, pks))
 
-    def before(self, batch: Batch) -> Iterator[tuple[str, dict[str, int]]]:
-        """The pieces still to take before this batch may be applied."""
+    def before(self, batch: Batch) -> dict[str, dict[str, int]]:
+        """The checksums of the batch's table, if it has held rows and they have not been handed over yet."""
         while any(table == batch.table for table, _ in self.pending):
-            yield self.next()
+            self.take_piece()
+        return {batch.table: self.taken.pop(batch.table)} if batch.table in self.taken else {}
 
 
 def fault(phase: str, batch_number: int) -> None:
@@ -213,8 +217,7 @@ class _InlineLedger:
         self.held: dict[str, dict[str, int]] = {}
 
     def recorded(self, batch: Batch) -> None:
-        for table, digests in self.held_rows.before(batch):
-            self.held.setdefault(table, {}).update(digests)
+        self.held.update(self.held_rows.before(batch))
         self.writer.write(batch, self.done)
         self.done = []
 
@@ -290,7 +293,7 @@ class _ForkedLedger:
                 return message
             if message[0] != "held":
                 raise LedgerError(f"writing the ledger failed: {message[1]}")
-            self.held.setdefault(message[1], {}).update(message[2])
+            self.held[message[1]] = message[2]
 
 
 _GONE = (
@@ -318,7 +321,7 @@ def _write_ahead(writer: LedgerWriter, batches: Iterator[Batch], conn: Connectio
     for batch in batches:
         while not closing and (batch.number - applied > LOOKAHEAD or conn.poll()):
             if held_rows.pending and not conn.poll():
-                conn.send(("held", *held_rows.next()))
+                held_rows.take_piece()
                 continue
             message = conn.recv()
             if message is None:
@@ -329,7 +332,7 @@ def _write_ahead(writer: LedgerWriter, batches: Iterator[Batch], conn: Connectio
         if closing:
             break
         fault("writer", batch.number)
-        for table, digests in held_rows.before(batch):
+        for table, digests in held_rows.before(batch).items():
             conn.send(("held", table, digests))
         writer.write(batch, done)
         done = []
