@@ -115,7 +115,9 @@ def baseline(plan_entries: dict, engine_urls: dict[str, str], urls: dict[str, st
         done_engine = sa.create_engine(engine_urls[source])
         target = sa.create_engine(urls[source])
         tables = [t for (s, t) in plan_entries if s == source]
-        for table in children_first(target, tables):
+        reflected = sa.MetaData()
+        reflected.reflect(target, only=tables)
+        for table in children_first(reflected.tables[t] for t in tables):
             entries = plan_entries[(source, table)]
             pk = config.catalog.table(source, table).pk
             deletes = sorted(set(entries.loc[entries["action"] == Action.DELETE.value, "pk"].tolist()))

@@ -111,12 +111,10 @@ def _digest_map(secret: str, pks: Iterable[object], values: Iterable[object]) ->
     return dict(zip((pk for pk, _ in present), keyed_digests(secret, (v for _, v in present)), strict=True))
 
 
-def children_first(engine: sa.Engine, tables: list[str]) -> list[str]:
-    """Tables ordered by the foreign keys the database declares: referencing tables before referenced ones."""
-    md = sa.MetaData()
-    md.reflect(engine, only=tables)
-    ordered = [t.name for t in reversed(md.sorted_tables)]
-    return [t for t in ordered if t in tables]
+def children_first(tables: Iterable[sa.Table]) -> list[str]:
+    """Names of the tables (reflected into one MetaData), ordered by the foreign keys the database declares:
+    referencing tables before referenced ones."""
+    return [table.name for table in reversed(sa.schema.sort_tables(list(tables)))]
 
 
 @dataclass
@@ -135,20 +133,23 @@ _DELETE, _CLEAR = Action.DELETE.value, Action.CLEAR.value
 def _operations(entries: pd.DataFrame) -> _Ops:
     """Merge a row's entries: a delete wins; a field both cleared and pseudonymised is cleared."""
     pks = entries["pk"].tolist()
-    actions = entries["action"].tolist()
-    if all(action == _DELETE for action in actions):
+    actions = entries["action"].to_numpy(dtype=object)
+    deleting = actions == _DELETE
+    if deleting.all():
         return _Ops(list(dict.fromkeys(pks)), {}, {}, {})
     fields = entries["fields"].tolist()
     subjects = dict(zip(pks, entries["subject"].tolist(), strict=True))
-    if len(subjects) == len(pks):  # one entry per row, the usual case: nothing to merge
-        deletes: list[object] = []
-        by_fields: dict[str, dict[tuple[str, ...], list[object]]] = {_CLEAR: defaultdict(list), "": defaultdict(list)}
-        for pk, action, names in zip(pks, actions, fields, strict=True):
-            if action == _DELETE:
-                deletes.append(pk)
-            else:
-                by_fields[_CLEAR if action == _CLEAR else ""][names].append(pk)
-        return _Ops(deletes, _by_sorted(by_fields[_CLEAR]), _by_sorted(by_fields[""]), subjects)
+    if len(subjects) == len(pks):  # one entry per row, the usual case: nothing to merge, only grouping
+        keys = np.array(pks, dtype=object)
+        codes, field_lists = pd.factorize(pd.Series(fields, dtype=object))
+        clearing = actions == _CLEAR
+        grouped: dict[bool, dict[tuple[str, ...], list[object]]] = {True: {}, False: {}}
+        for clear, rows in ((True, clearing), (False, ~clearing & ~deleting)):
+            for code in pd.unique(codes[rows]):
+                names = tuple(sorted(set(field_lists[code])))
+                if names:
+                    grouped[clear].setdefault(names, []).extend(keys[rows & (codes == code)].tolist())
+        return _Ops(keys[deleting].tolist(), grouped[True], grouped[False], subjects)
     deleted: set[object] = set()
     clear_fields: dict[object, set[str]] = defaultdict(set)
     pseudo_fields: dict[object, set[str]] = defaultdict(set)
@@ -171,16 +172,6 @@ def _operations(entries: pd.DataFrame) -> _Ops:
         if rest:
             pseudos[tuple(sorted(rest))].append(pk)
     return _Ops([pk for pk in dict.fromkeys(pks) if pk in deleted], dict(clears), dict(pseudos), subjects)
-
-
-def _by_sorted(groups: dict[tuple[str, ...], list[object]]) -> dict[tuple[str, ...], list[object]]:
-    """Groups keyed by their fields sorted and without repeats; groups with no field are left out."""
-    merged: dict[tuple[str, ...], list[object]] = {}
-    for names, pks in groups.items():
-        key = tuple(sorted(set(names)))
-        if key:
-            merged.setdefault(key, []).extend(pks)
-    return merged
 
 
 class SourceApplier:
@@ -208,6 +199,7 @@ class SourceApplier:
         self.as_of = as_of
         self.batch_rows = batch_rows
         self.progress = progress
+        self._metadata = sa.MetaData()  # one for all tables, so that their foreign keys can be followed
         self._tables: dict[str, sa.Table] = {}
         self._specs: dict[str, dict[str, ColumnSpec]] = {}
         self._reapply_key_id: str | None = None
@@ -219,7 +211,7 @@ class SourceApplier:
 
     def table(self, name: str) -> sa.Table:
         if name not in self._tables:
-            table = sa.Table(name, sa.MetaData(), autoload_with=self.engine)
+            table = sa.Table(name, self._metadata, autoload_with=self.engine)
             self._specs[name] = column_specs(table)
             self._tables[name] = table
         return self._tables[name]
@@ -316,6 +308,17 @@ class SourceApplier:
             return
         for _, batch in entries.groupby(codes // self.batch_rows, sort=True):
             yield batch
+
+    def _order(self, entries: dict[str, pd.DataFrame], held: dict[str, list]) -> list[str]:
+        """Children before parents, in the foreign-key order the database declares. Tables with held rows and
+        nothing to delete may go anywhere, so they go last: the writer process checksums their held rows
+        while the run works on the others."""
+        order = children_first(self.table(table) for table in entries)
+
+        def late(table: str) -> bool:
+            return table in held and not (entries[table]["action"] == _DELETE).any()
+
+        return sorted(order, key=late)
 
     def _execute(
         self, table_name: str, ops: _Ops, batch_id: str, ver: Verification | None, batch_number: int = 0
@@ -453,17 +456,6 @@ class SourceApplier:
         return None
 
     # --- verification material --------------------------------------------------------------------------
-
-    def _order(self, entries: dict[str, pd.DataFrame], held: dict[str, list]) -> list[str]:
-        """Children before parents, in the foreign-key order the database declares. Tables with held rows and
-        nothing to delete may go anywhere, so they go last: the writer process checksums their held rows
-        while the run works on the others."""
-        order = children_first(self.engine, list(entries))
-
-        def late(table: str) -> bool:
-            return table in held and not (entries[table]["action"] == _DELETE).any()
-
-        return sorted(order, key=late)
 
     def _held_rows(self, held: dict[str, list], written: list[str], result: ApplyResult) -> HeldRows:
         """The checksums of held rows: taken now for tables the run does not write, and for the others before
