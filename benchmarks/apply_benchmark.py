@@ -1,11 +1,15 @@
 """Apply step against a hand-written SQL baseline, at 100 thousand and 1 million rows (prints figures).
 
-For each size and database: two identical demo estates are generated; the engine plans and applies on the
-first (ledger, batches, verification material and all); the baseline makes exactly the same changes on the
-second with plain DELETE ... WHERE pk IN (...) and UPDATE statements whose new values are read, untimed, from
-the engine's result. Both estates must end identical. Printed per run: rows in the estate, actions applied,
-seconds and rows per second for both, the ratio engine/baseline, the time and peak memory of tagging and
-planning, and how much the process memory grew during apply (sampled), which should not grow with the table.
+For each size and database: two identical demo estates are generated and kept as pristine copies; the engine
+plans on the first. Then, `--repeat` times, both estates are restored from their copies, the engine applies the
+plan to the first (ledger, batches, verification material and all) and the baseline makes exactly the same
+changes on the second with plain DELETE ... WHERE pk IN (...) and UPDATE statements whose new values are read,
+untimed, from the engine's result. Both estates must end identical. A machine whose speed drifts moves one
+run's ratio either way, so the median of the repetitions is printed, and each ratio beside it.
+
+Printed per size and database: rows in the estate, actions applied, the time and peak memory of tagging and
+planning, seconds and rows per second for both (medians), the ratio engine/baseline, and how much the process
+memory grew during apply (sampled; the largest of the repetitions), which should not grow with the table.
 
     python benchmarks/apply_benchmark.py --sizes 100000 1000000 --backends sqlite postgresql
 """
@@ -14,6 +18,8 @@ import argparse
 import datetime as dt
 import hashlib
 import os
+import shutil
+import statistics
 import tempfile
 import threading
 import time
@@ -36,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("enrolment", "newsletter", "elearning")
 ROWS_PER_PERSON = 16.8  # the demo generator's average
 ANCHOR = dt.date(2026, 6, 1)
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 KEYRING = Keyring({"k1": Key("k1", b"benchmark key benchmark key 32b!")}, "k1", "k1", origin="benchmark")
 
 
@@ -81,14 +88,51 @@ def database_urls(backend: str, label: str, folder: Path) -> dict[str, str]:
             path.unlink(missing_ok=True)
             urls[source] = f"sqlite:///{path}"
             continue
-        admin_url = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        admin.dispose()
-        urls[source] = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        _on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+        urls[source] = sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     return urls
+
+
+def keep_pristine(backend: str, urls: dict[str, str], folder: Path) -> None:
+    """A copy of each database as generated, to restore before every repetition."""
+    for url in urls.values():
+        name = sa.make_url(url).database or ""
+        if backend == "sqlite":
+            shutil.copyfile(name, folder / f"{Path(name).name}.pristine")
+        else:
+            _server_copy(url, f"{name}_pristine", name)
+
+
+def restore(backend: str, urls: dict[str, str], folder: Path) -> None:
+    for url in urls.values():
+        name = sa.make_url(url).database or ""
+        if backend == "sqlite":
+            for extra in ("-wal", "-shm", "-journal"):
+                Path(f"{name}{extra}").unlink(missing_ok=True)
+            shutil.copyfile(folder / f"{Path(name).name}.pristine", name)
+        else:
+            _server_copy(url, name, f"{name}_pristine")
+
+
+def drop_pristine(backend: str, urls: dict[str, str], folder: Path) -> None:
+    for url in urls.values():
+        name = sa.make_url(url).database or ""
+        if backend == "sqlite":
+            (folder / f"{Path(name).name}.pristine").unlink(missing_ok=True)
+        else:
+            _on_server(f'DROP DATABASE IF EXISTS "{name}_pristine" WITH (FORCE)')
+
+
+def _server_copy(url: str, target: str, template: str) -> None:
+    _on_server(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)', f'CREATE DATABASE "{target}" TEMPLATE "{template}"')
+
+
+def _on_server(*statements: str) -> None:
+    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    admin.dispose()
 
 
 def estate_digest(urls: dict[str, str]) -> str:
@@ -161,11 +205,11 @@ def baseline(plan_entries: dict, engine_urls: dict[str, str], urls: dict[str, st
     return seconds, rows
 
 
-def run_one(size: int, backend: str, folder: Path) -> None:
+def run_one(size: int, backend: str, folder: Path, repeat: int) -> None:
     people = max(50, round(size / ROWS_PER_PERSON))
     label = f"{backend[:2]}{size // 1000}k"
     engine_urls = database_urls(backend, f"{label}_e", folder)
-    base_urls = database_urls(backend, f"{label}_b", folder)
+    base_urls = {s: url for s, url in database_urls(backend, f"{label}_b", folder).items() if s in SOURCES}
     for urls in (engine_urls, base_urls):
         generate_demo_estate({s: urls[s] for s in SOURCES}, people=people, seed=3, anchor=ANCHOR, replace=True)
     counts = 0
@@ -189,26 +233,41 @@ def run_one(size: int, backend: str, folder: Path) -> None:
     plan_seconds = time.perf_counter() - started
     plan = result.plan
     del result
-
-    started = time.perf_counter()
-    with RssSampler() as apply_memory:
-        actions = 0
-        for source in SOURCES:
-            applier = SourceApplier(
-                config, source, estate.sources[source], estate.control, KEYRING, run_id="benchmark", as_of=ANCHOR
-            )
-            actions += applier.apply(plan).entries
-    engine_seconds = time.perf_counter() - started
     estate.dispose()
+    for urls in (engine_urls, base_urls):
+        keep_pristine(backend, urls, folder)
 
-    base_seconds, base_rows = baseline(plan.entries, engine_urls, base_urls, config)
-    same = estate_digest(engine_urls) == estate_digest(base_urls)
+    engine_runs, base_runs, ratios, growth, same = [], [], [], 0.0, False
+    for repetition in range(repeat):
+        for urls in (engine_urls, base_urls):
+            restore(backend, urls, folder)
+        estate = Estate.connect(config.catalog)
+        assert estate.control is not None
+        started = time.perf_counter()
+        with RssSampler() as apply_memory:
+            for source in SOURCES:
+                applier = SourceApplier(
+                    config, source, estate.sources[source], estate.control, KEYRING, run_id="benchmark", as_of=ANCHOR
+                )
+                applier.apply(plan)
+        engine_runs.append(time.perf_counter() - started)
+        growth = max(growth, apply_memory.growth_mb)
+        estate.dispose()
+        base_seconds, base_rows = baseline(plan.entries, engine_urls, base_urls, config)
+        base_runs.append(base_seconds)
+        ratios.append(engine_runs[-1] / base_seconds)
+        if repetition == repeat - 1:
+            same = estate_digest(engine_urls) == estate_digest(base_urls)
+    for urls in (engine_urls, base_urls):
+        drop_pristine(backend, urls, folder)
     touched = sum(plan.touched(t) for t in plan.entries)
+    engine_seconds, base_seconds = statistics.median(engine_runs), statistics.median(base_runs)
     print(
         f"{backend:<11}{counts:>10,}{touched:>10,}{plan_seconds:>9.1f}{planning_memory.growth_mb:>9.0f}"
         f"{engine_seconds:>9.1f}{touched / engine_seconds:>11,.0f}"
         f"{base_seconds:>9.1f}{base_rows / base_seconds:>11,.0f}"
-        f"{engine_seconds / base_seconds:>7.2f}{apply_memory.growth_mb:>9.0f}  {'same' if same else 'DIFFERENT'}",
+        f"{statistics.median(ratios):>7.2f}{growth:>9.0f}  {'same' if same else 'DIFFERENT'}"
+        f"  ({' '.join(f'{r:.2f}' for r in ratios)})",
         flush=True,
     )
 
@@ -218,6 +277,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--folder", type=Path, default=None, help="where SQLite files go (default: a temp dir)")
+    parser.add_argument("--repeat", type=int, default=3, help="apply and baseline runs per estate (default 3)")
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="retention-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -227,7 +287,7 @@ def main() -> None:
     )
     for size in args.sizes:
         for backend in args.backends:
-            run_one(size, backend, folder)
+            run_one(size, backend, folder, args.repeat)
 
 
 if __name__ == "__main__":
