@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -334,7 +335,7 @@ def surrogate_series(
         return renderer.render(i, keyed_suffix(extra, attempt, renderer.suffix_alphabet), extra)
 
     if unique:
-        order = hmac_digests(key, "surrogate:order", unit_ids)
+        order = partial(hmac_digests, key, "surrogate:order", unit_ids)
         chosen = assign_unique(order, chosen, candidate, taken, f"{kind} surrogate", own)
     else:
         chosen = avoid_own(chosen, candidate, own)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -109,12 +110,11 @@ def token_series(
     tokens = [header + d.hex()[:hex_length] for d in hmac_digests(key, _domain(scope), unit_sources)]
     if unique:
         unit_ids = unit_keys(sources[first], originals[first]).tolist()
-        order = hmac_digests(key, "token-order", unit_ids)
 
         def candidate(i: int, attempt: int) -> str:
             return header + hmac_digest(key, _domain(scope, attempt), unit_ids[i]).hex()[:hex_length]
 
-        tokens = assign_unique(order, tokens, candidate, taken, "token")
+        tokens = assign_unique(partial(hmac_digests, key, "token-order", unit_ids), tokens, candidate, taken, "token")
     result = np.full(len(values), None, dtype=object)
     result[mask.to_numpy()] = np.asarray(tokens, dtype=object)[codes]
     return output_series(result, values)

@@ -48,7 +48,7 @@ def collation_keys(values: Sequence[str]) -> list[str]:
 
 
 def assign_unique(
-    order_keys: Sequence[bytes],
+    order_keys: Callable[[], Sequence[bytes]],
     first: Sequence[str],
     candidate: Callable[[int, int], str],
     taken: frozenset[str] | set[str],
@@ -58,9 +58,9 @@ def assign_unique(
     """Choose one value per unit so that no two units, and no unit and `taken`, share a value.
 
     `first[i]` is unit i's preferred value, `candidate(i, attempt)` its attempt-th alternative (attempt >= 1),
-    `order_keys[i]` the keyed bytes that decide who keeps a contested value, `own[i]` the collation keys of
-    the values unit i replaces, which it must not get back. Raises ValueError when the column leaves no room
-    (e.g. thousands of people in a 2-character column).
+    `order_keys()[i]` the keyed bytes that decide who keeps a contested value (asked for only when values
+    clash), `own[i]` the collation keys of the values unit i replaces, which it must not get back. Raises
+    ValueError when the column leaves no room (e.g. thousands of people in a 2-character column).
     """
     used = set(collation_keys(list(taken)))
     keys = collation_keys(first)
@@ -68,7 +68,7 @@ def assign_unique(
     if clean and len(set(keys)) == len(keys) and used.isdisjoint(keys):
         return list(first)
     chosen: list[str] = [""] * len(first)
-    for i in sorted(range(len(first)), key=order_keys.__getitem__):
+    for i in sorted(range(len(first)), key=order_keys().__getitem__):
         forbidden = own[i] if own is not None else set()
         value, folded = _next_free(i, first[i], keys[i], candidate, lambda k, f=forbidden: k in used or k in f, what)
         used.add(folded)
