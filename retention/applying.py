@@ -268,7 +268,7 @@ class SourceApplier:
         )
         writer.add_rules(by_table.values())
         run_batches = uuid.uuid4()
-        held_rows = self._held_rows(held, [table for table, entries in by_table.items() if len(entries)], result)
+        held_rows = self._held_rows(held, [table for table, frame in by_table.items() if len(frame)], result)
 
         def batches() -> Iterator[Batch]:
             """The run's batches; the writer process yields the same ones, ids included (name-based UUIDs of
