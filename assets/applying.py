@@ -5,8 +5,10 @@ import dagster as dg
 from assets.planning import RETENTION_PLAN
 from pipelines.progress import progress_message
 from pipelines.resources import EstateResource
-from retention.applying import ApplyResult, SourceApplier, verify
-from retention.planning import Plan
+from retention.apply.applier import SourceApplier
+from retention.apply.result import ApplyResult
+from retention.apply.verification import verify
+from retention.daily.planning import Plan
 
 
 def apply_asset_key(source: str) -> dg.AssetKey:

@@ -6,13 +6,14 @@ import dagster as dg
 
 from assets.snapshots import snapshot_asset_key
 from pipelines.resources import EstateResource
-from retention.control import ensure_schema, load_done, load_holds
-from retention.pipeline import index_subjects
-from retention.planning import Plan, check_guard, plan_retention
-from retention.reporting import plan_markdown
-from retention.snapshot import SourceSnapshot
-from retention.subjects import SubjectIndex
-from retention.tagging import Tagged, tag_records
+from retention.daily.flow import index_subjects
+from retention.daily.planning import Plan, check_guard, plan_retention
+from retention.daily.snapshot import SourceSnapshot
+from retention.daily.subjects import SubjectIndex
+from retention.daily.tagging import Tagged, tag_records
+from retention.reporting.plan import plan_markdown
+from retention.storage.control import load_done, load_holds
+from retention.storage.schema import ensure_schema
 
 SUBJECT_INDEX = dg.AssetKey(["subject_index"])
 TAGGED_RECORDS = dg.AssetKey(["tagged_records"])

@@ -15,9 +15,12 @@ import dagster as dg
 
 from assets.snapshots import snapshot_asset_key
 from pipelines.resources import EstateResource
-from retention import quality
-from retention.alerts import BLOCKING_CHECK, Alert, raise_alerts
-from retention.snapshot import SourceSnapshot
+from retention.daily.snapshot import SourceSnapshot
+from retention.quality.checks import SCHEMA_CHECKS, SNAPSHOT_CHECKS, CheckDef, QualityRun
+from retention.quality.gx import data_docs_index
+from retention.quality.run import check_schema, check_snapshot
+from retention.quality.suites import reflect_columns
+from retention.reporting.alerts import BLOCKING_CHECK, Alert, raise_alerts
 
 
 def schema_asset_key(source: str) -> dg.AssetKey:
@@ -25,9 +28,9 @@ def schema_asset_key(source: str) -> dg.AssetKey:
 
 
 def _check_results(
-    asset_key: dg.AssetKey, run: quality.QualityRun, checks: tuple[quality.CheckDef, ...]
+    asset_key: dg.AssetKey, run: QualityRun, checks: tuple[CheckDef, ...]
 ) -> Iterator[dg.AssetCheckResult]:
-    docs = dg.MetadataValue.path(str(run.docs_index or quality.data_docs_index()))
+    docs = dg.MetadataValue.path(str(run.docs_index or data_docs_index()))
     for check in checks:
         outcome = run.outcomes[check.name]
         yield dg.AssetCheckResult(
@@ -46,7 +49,7 @@ def _check_results(
 
 
 def _alert_blocking(
-    context: dg.AssetCheckExecutionContext, estate: EstateResource, asset_key: dg.AssetKey, run: quality.QualityRun
+    context: dg.AssetCheckExecutionContext, estate: EstateResource, asset_key: dg.AssetKey, run: QualityRun
 ) -> None:
     """Record a failed blocking check at once: a run launched without the sensor's daemon must not be silent."""
     failed = run.failed_blocking
@@ -89,7 +92,7 @@ def _snapshot_checks(source: str, partitions: dg.PartitionsDefinition) -> dg.Ass
             dg.AssetCheckSpec(
                 c.name, asset=key, description=c.description, blocking=c.blocking, partitions_def=partitions
             )
-            for c in quality.SNAPSHOT_CHECKS
+            for c in SNAPSHOT_CHECKS
         ]
 
     @dg.multi_asset_check(
@@ -102,7 +105,7 @@ def _snapshot_checks(source: str, partitions: dg.PartitionsDefinition) -> dg.Ass
         context: dg.AssetCheckExecutionContext, estate: EstateResource, snapshot: SourceSnapshot
     ) -> Iterator[dg.AssetCheckResult]:
         as_of = dt.date.fromisoformat(context.partition_key)
-        run = quality.check_snapshot(
+        run = check_snapshot(
             estate.config,
             source,
             snapshot,
@@ -113,7 +116,7 @@ def _snapshot_checks(source: str, partitions: dg.PartitionsDefinition) -> dg.Ass
         )
         context.log.info(f"{source}: {len(run.suites)} suites in {run.seconds:.2f} s; Data Docs: {run.docs_index}")
         _alert_blocking(context, estate, key, run)
-        yield from _check_results(key, run, quality.SNAPSHOT_CHECKS)
+        yield from _check_results(key, run, SNAPSHOT_CHECKS)
 
     return _checks
 
@@ -127,8 +130,7 @@ def _schema_asset(source: str, partitions: dg.PartitionsDefinition) -> dg.Assets
         partitions_def=partitions,
         kinds={"sql"},
         check_specs=[
-            dg.AssetCheckSpec(c.name, asset=key, description=c.description, blocking=c.blocking)
-            for c in quality.SCHEMA_CHECKS
+            dg.AssetCheckSpec(c.name, asset=key, description=c.description, blocking=c.blocking) for c in SCHEMA_CHECKS
         ],
         description=(
             f"The columns of every catalogued table of the {source} database, reflected (names only, no rows), "
@@ -138,9 +140,9 @@ def _schema_asset(source: str, partitions: dg.PartitionsDefinition) -> dg.Assets
     def _schema(context: dg.AssetExecutionContext, estate: EstateResource) -> Iterator[dg.Output | dg.AssetCheckResult]:
         config = estate.config
         tables = list(config.catalog.sources[source].tables)
-        columns = quality.reflect_columns(estate.estate.sources[source], tables)
+        columns = reflect_columns(estate.estate.sources[source], tables)
         as_of = context.partition_time_window.start.date()
-        run = quality.check_schema(config, source, columns, run_name=f"{as_of} run {context.run.run_id[:8]}")
+        run = check_schema(config, source, columns, run_name=f"{as_of} run {context.run.run_id[:8]}")
         yield dg.Output(
             columns,
             metadata={
@@ -151,6 +153,6 @@ def _schema_asset(source: str, partitions: dg.PartitionsDefinition) -> dg.Assets
                 ),
             },
         )
-        yield from _check_results(key, run, quality.SCHEMA_CHECKS)
+        yield from _check_results(key, run, SCHEMA_CHECKS)
 
     return _schema

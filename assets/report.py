@@ -12,17 +12,20 @@ import sqlalchemy as sa
 from assets.applying import apply_asset_key
 from assets.planning import RETENTION_PLAN, TAGGED_RECORDS
 from pipelines.resources import EstateResource
-from retention import compliance, quality, settings
-from retention.config import EstateConfig
-from retention.planning import Plan
-from retention.tagging import Tagged
+from retention.config import settings
+from retention.config.loading import EstateConfig
+from retention.daily.planning import Plan
+from retention.daily.tagging import Tagged
+from retention.quality.gx import data_docs_index
+from retention.reporting.model import CheckRow, ComplianceReport, ReportFiles, gather_report
+from retention.reporting.render import render_markdown, write_report
 
 COMPLIANCE_REPORT = dg.AssetKey(["compliance_report"])
 PARTITION_TAG = "dagster/partition"
 MAX_SUMMARY_CHARS = 400
 
 
-def check_rows(instance: dg.DagsterInstance, run_id: str) -> list[compliance.CheckRow]:
+def check_rows(instance: dg.DagsterInstance, run_id: str) -> list[CheckRow]:
     """Every asset check evaluated in a run, with its value-free summary, as the report lists them."""
     rows = []
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
@@ -32,7 +35,7 @@ def check_rows(instance: dg.DagsterInstance, run_id: str) -> list[compliance.Che
         summary = evaluation.metadata.get("summary") or evaluation.metadata.get("problems")
         text = " ".join(str(summary.value).split()) if summary is not None else ""
         rows.append(
-            compliance.CheckRow(
+            CheckRow(
                 asset=evaluation.asset_key.to_user_string(),
                 check=evaluation.check_name,
                 passed=evaluation.passed,
@@ -51,11 +54,11 @@ def write_day_report(
     *,
     plan: Plan | None,
     tagged: Tagged | None,
-    checks: list[compliance.CheckRow],
+    checks: list[CheckRow],
     checks_note: str,
     notes: list[str] | None = None,
-) -> tuple[compliance.ComplianceReport, compliance.ReportFiles]:
-    report = compliance.gather_report(
+) -> tuple[ComplianceReport, ReportFiles]:
+    report = gather_report(
         config,
         control,
         as_of,
@@ -63,10 +66,10 @@ def write_day_report(
         tagged=tagged,
         checks=checks,
         checks_note=checks_note,
-        docs_index=quality.data_docs_index(),
+        docs_index=data_docs_index(),
         notes=notes or [],
     )
-    return report, compliance.write_report(report, settings.reports_dir())
+    return report, write_report(report, settings.reports_dir())
 
 
 def build_report_asset(sources: list[str], partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -99,7 +102,7 @@ def build_report_asset(sources: list[str], partitions: dg.PartitionsDefinition) 
         context.log.info(f"compliance report for {as_of}: {files.html}")
         return dg.MaterializeResult(
             metadata={
-                "report": dg.MetadataValue.md(compliance.render_markdown(report)),
+                "report": dg.MetadataValue.md(render_markdown(report)),
                 "html": dg.MetadataValue.path(str(files.html)),
                 "markdown": dg.MetadataValue.path(str(files.markdown)),
                 "actions": dg.MetadataValue.int(report.total_actions),
@@ -110,15 +113,15 @@ def build_report_asset(sources: list[str], partitions: dg.PartitionsDefinition) 
     return compliance_report
 
 
-def report_for_day(day: dt.date) -> tuple[compliance.ReportFiles, list[str]]:
+def report_for_day(day: dt.date) -> tuple[ReportFiles, list[str]]:
     """The report of a day from what its latest run stored; computes plan and deadlines afresh if none did.
 
     Returns the files and notes on where the numbers came from.
     """
     from pipelines.definitions import DAILY_JOB, defs
     from pipelines.runner import local_instance
-    from retention.config import load_config
-    from retention.estate import control_engine
+    from retention.config.loading import load_config
+    from retention.storage.engines import control_engine
 
     config = load_config(settings.catalog_path(), settings.policy_path())
     partition = day.isoformat()
@@ -157,9 +160,9 @@ def report_for_day(day: dt.date) -> tuple[compliance.ReportFiles, list[str]]:
 def _compute_now(config: EstateConfig, day: dt.date) -> tuple[Plan | None, Tagged | None, str]:
     """Plan and deadlines from the current data; none when the estate cannot be read (the report still says
     what the ledger and the alerts know, which is what matters on the day a run failed)."""
-    from retention.estate import Estate, is_demo
-    from retention.keys import load_keyring
-    from retention.pipeline import compute_plan
+    from retention.config.keys import load_keyring
+    from retention.daily.flow import compute_plan
+    from retention.storage.engines import Estate, is_demo
 
     keyring, _ = load_keyring(demo=is_demo(config.catalog))
     estate = Estate.connect(config.catalog)

@@ -10,12 +10,15 @@ import dagster as dg
 from assets.applying import apply_asset_key
 from assets.planning import RETENTION_PLAN, SUBJECT_INDEX, TAGGED_RECORDS
 from pipelines.resources import EstateResource
-from retention.control import load_done, load_holds, load_known_subjects
-from retention.erasure import EstateView, apply_person_plan, plan_suppression, table_receipts
-from retention.planning import Plan
-from retention.requests import load_request_settings, load_suppressions
-from retention.subjects import SubjectIndex
-from retention.tagging import Tagged
+from retention.config.requests import load_request_settings
+from retention.daily.planning import Plan
+from retention.daily.subjects import SubjectIndex
+from retention.daily.tagging import Tagged
+from retention.requests.person_plan import apply_person_plan
+from retention.requests.receipts import table_receipts
+from retention.requests.suppression import load_suppressions, plan_suppression
+from retention.requests.view import EstateView
+from retention.storage.control import load_done, load_holds, load_known_subjects
 
 MARKETING_SUPPRESSION = dg.AssetKey(["marketing_suppression"])
 

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from pipelines.resources import EstateResource
-from retention.snapshot import SourceSnapshot, snapshot_source
+from retention.daily.snapshot import SourceSnapshot, snapshot_source
 
 
 def snapshot_asset_key(source: str) -> dg.AssetKey:

@@ -29,14 +29,15 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from anonymizers.keys import Key
-from retention.applying import MARKER_TABLE, SourceApplier, children_first
-from retention.config import load_config
-from retention.control import ensure_schema
+from retention.apply.applier import SourceApplier, children_first
+from retention.config.database import MARKER_TABLE
+from retention.config.keys import Keyring
+from retention.config.loading import load_config
+from retention.config.policy import Action
+from retention.daily.flow import compute_plan
 from retention.demo.generator import generate_demo_estate
-from retention.estate import Estate
-from retention.keys import Keyring
-from retention.pipeline import compute_plan
-from retention.planning import Action
+from retention.storage.engines import Estate
+from retention.storage.schema import ensure_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("enrolment", "newsletter", "elearning")

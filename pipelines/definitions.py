@@ -19,8 +19,8 @@ from pipelines.partitions import daily_partitions
 from pipelines.progress import progress_logger
 from pipelines.requests import subject_request_job
 from pipelines.resources import EstateResource
-from retention import settings
-from retention.config import load_config
+from retention.config import settings
+from retention.config.loading import load_config
 from sensors.alerts import build_alert_sensor
 from sensors.requests import build_request_sensor
 

@@ -12,8 +12,8 @@ import dagster as dg
 from pydantic import Field
 
 from pipelines.resources import EstateResource
-from retention.erasure import carry_out_request
-from retention.requests import RequestStatus
+from retention.requests.model import RequestStatus
+from retention.requests.service import carry_out_request
 
 SUBJECT_REQUEST_JOB = "subject_request"
 REQUEST_OP = "carry_out_subject_request"

@@ -7,11 +7,11 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from anonymizers.keys import Key
-from retention import settings
-from retention.applying import DEFAULT_BATCH_ROWS
-from retention.config import EstateConfig, load_config
-from retention.estate import Estate, is_demo
-from retention.keys import Keyring, load_keyring
+from retention.apply.applier import DEFAULT_BATCH_ROWS
+from retention.config import settings
+from retention.config.keys import Keyring, load_keyring
+from retention.config.loading import EstateConfig, load_config
+from retention.storage.engines import Estate, is_demo
 
 
 class EstateResource(dg.ConfigurableResource):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from retention import settings
-from retention.settings import var_dir
+from retention.config import settings
+from retention.config.settings import var_dir
 from sensors.alerts import alert_failed_run
 
 DAGSTER_YAML = """# Local Dagster instance of the retention engine (SQLite storage under this folder).

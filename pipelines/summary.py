@@ -6,7 +6,7 @@ import dagster as dg
 from rich.console import Console
 from rich.table import Table
 
-from retention import settings
+from retention.config import settings
 
 
 def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, object]]:

@@ -6,9 +6,9 @@ import datetime as dt
 import dagster as dg
 import sqlalchemy as sa
 
-from retention.alerts import BLOCKING_CHECK, RUN_FAILURE, STEP_FAILURE, Alert, raise_alerts, safe_error_text
-from retention.config import load_config
-from retention.estate import control_engine as open_control
+from retention.config.loading import load_config
+from retention.reporting.alerts import BLOCKING_CHECK, RUN_FAILURE, STEP_FAILURE, Alert, raise_alerts, safe_error_text
+from retention.storage.engines import control_engine as open_control
 
 PARTITION_TAG = "dagster/partition"
 

@@ -19,21 +19,14 @@ from pipelines.requests import (
     TAG_SUBJECT,
     run_config_for,
 )
-from retention.config import load_config
-from retention.control import ensure_schema
-from retention.estate import control_engine
-from retention.export import purge_exports
-from retention.requests import (
-    RequestStatus,
-    SubjectRequest,
-    ensure_request_schema,
-    fail_request,
-    list_requests,
-    load_request_settings,
-    locked_keys,
-    person_keys,
-    requeue_request,
-)
+from retention.config.loading import load_config
+from retention.config.requests import load_request_settings
+from retention.requests.access import purge_exports
+from retention.requests.locks import locked_keys
+from retention.requests.model import RequestStatus, SubjectRequest
+from retention.requests.register import fail_request, list_requests, person_keys, requeue_request
+from retention.storage.engines import control_engine
+from retention.storage.schema import ensure_request_schema, ensure_schema
 
 MAX_ATTEMPTS = 3
 IN_PROGRESS = [

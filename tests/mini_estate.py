@@ -12,10 +12,10 @@ import sqlalchemy as sa
 import yaml
 
 from anonymizers.keys import Key
-from retention.config import EstateConfig, load_config
-from retention.estate import Estate, make_engine
-from retention.keys import Keyring
-from retention.pipeline import PlanningResult, compute_plan
+from retention.config.keys import Keyring
+from retention.config.loading import EstateConfig, load_config
+from retention.daily.flow import PlanningResult, compute_plan
+from retention.storage.engines import Estate, make_engine
 
 TEST_KEY = Key("k1", b"0123456789abcdef0123456789abcdef")
 KEYRING = Keyring({"k1": TEST_KEY}, "k1", "k1", origin="test")

@@ -14,14 +14,17 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from retention.catalog import IdentifierKind
-from retention.config import EstateConfig, load_config
+from retention.config.catalog import IdentifierKind
+from retention.config.keys import Keyring, load_keyring
+from retention.config.loading import EstateConfig, load_config
+from retention.config.requests import load_request_settings
 from retention.demo.generator import generate_demo_estate
 from retention.demo.schema import DEMO_SOURCES
-from retention.erasure import EstateView, RequestOutcome, carry_out_request, read_estate
-from retention.estate import Estate
-from retention.keys import Keyring, load_keyring
-from retention.requests import RequestKind, load_request_settings, register_request
+from retention.requests.model import RequestKind
+from retention.requests.register import register_request
+from retention.requests.service import RequestOutcome, carry_out_request
+from retention.requests.view import EstateView, read_estate
+from retention.storage.engines import Estate
 from tests.databases import ServerDatabases
 from tests.test_snapshots import point_engine_at
 
@@ -162,8 +165,8 @@ def customer_identifiers(url: str, subject_pks: set[object]) -> dict[str, str]:
 
 def apply_day(demo: DemoEstate, day: dt.date) -> None:
     """The daily run's plan and apply for one day without Dagster: the same planner, applier and ledger."""
-    from retention.applying import SourceApplier
-    from retention.pipeline import compute_plan
+    from retention.apply.applier import SourceApplier
+    from retention.daily.flow import compute_plan
 
     with demo.connect() as estate:
         plan = compute_plan(demo.config, estate, demo.keyring, day).plan

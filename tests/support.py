@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from retention.catalog import Category
+from retention.config.catalog import Category
 
 CATALOG_FILE = Path(__file__).resolve().parent.parent / "config" / "catalog.yaml"
 SECRET = hashlib.sha256(b"retention test key for the snapshot leak scan").digest()

@@ -18,8 +18,9 @@ import pytest
 
 from assets.report import report_for_day
 from pipelines.runner import local_instance, run_daily
-from retention import quality
-from retention.alerts import (
+from retention.demo.schema import DEMO_SOURCES
+from retention.quality.checks import COLUMNS_EXIST
+from retention.reporting.alerts import (
     BLOCKING_CHECK,
     STEP_FAILURE,
     WEBHOOK_ENV,
@@ -29,8 +30,7 @@ from retention.alerts import (
     recent_alerts,
     safe_error_text,
 )
-from retention.demo.schema import DEMO_SOURCES
-from retention.estate import make_engine
+from retention.storage.engines import make_engine
 from tests.databases import ServerDatabases
 from tests.test_quality import ANCHOR, evaluations, execute, make_estate, started_steps
 
@@ -97,7 +97,7 @@ def test_failed_run_is_recorded_and_posted_once_by_the_sensor(tmp_path: Path, mo
         monkeypatch.setenv(WEBHOOK_ENV, url)
         result = run_daily(ANCHOR, confirm_large_plan=True)
         assert not result.success
-        schema = evaluations(result)[("source_schema/enrolment", quality.COLUMNS_EXIST)]
+        schema = evaluations(result)[("source_schema/enrolment", COLUMNS_EXIST)]
         assert not schema.passed and "customers.employer" in schema.metadata["failures"].value
         steps = started_steps(result)
         assert "snapshot__enrolment" in steps and not {f"apply__{s}" for s in DEMO_SOURCES} & steps

@@ -17,12 +17,12 @@ import sqlalchemy as sa
 from dateutil.relativedelta import relativedelta
 
 from pipelines.runner import run_daily
-from retention.config import load_config
-from retention.control import ledger
+from retention.config.keys import load_keyring
+from retention.config.loading import load_config
+from retention.daily.flow import compute_plan
 from retention.demo.generator import generate_demo_estate
-from retention.estate import Estate
-from retention.keys import load_keyring
-from retention.pipeline import compute_plan
+from retention.storage.engines import Estate
+from retention.storage.schema import ledger
 from tests.databases import ServerDatabases
 from tests.support import SECRET, find_leaks, personal_values, point_engine_at, stored_bytes, table_digests
 

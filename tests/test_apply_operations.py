@@ -9,8 +9,8 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retention.applying import _operations
-from retention.policy import Action
+from retention.apply.operations import row_operations
+from retention.config.policy import Action
 
 FIELDS = ("a", "b", "c")
 entry = st.tuples(
@@ -47,7 +47,7 @@ def expected(rows: list[tuple[int, str, tuple[str, ...]]]) -> tuple[set, dict, d
 def test_operations_follow_the_merge_rule(rows: list[tuple[int, str, tuple[str, ...]]]) -> None:
     frame = pd.DataFrame(rows, columns=["pk", "action", "fields"])
     frame["subject"] = [f"s{pk}" for pk in frame["pk"]]
-    ops = _operations(frame)
+    ops = row_operations(frame)
     deletes, clears, pseudos = expected(rows)
     assert len(ops.deletes) == len(set(ops.deletes))
     assert set(ops.deletes) == deletes
@@ -63,5 +63,5 @@ def test_one_entry_per_row_and_many_entries_per_row_agree() -> None:
     single["subject"] = "s"
     doubled = pd.concat([single, single.iloc[:1]], ignore_index=True)
     for frame in (single, doubled):
-        ops = _operations(frame)
+        ops = row_operations(frame)
         assert (ops.deletes, ops.clears, ops.pseudonymise) == ([3], {("c",): [2]}, {("a", "b"): [1]})

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from retention.applying import SourceApplier, verify
-from retention.control import ensure_schema, ledger, ledger_batches
-from retention.estate import Estate
+from retention.apply.applier import SourceApplier
+from retention.apply.verification import verify
+from retention.storage.engines import Estate
+from retention.storage.schema import ensure_schema, ledger, ledger_batches
 from tests.databases import ServerDatabases
 from tests.mini_estate import KEYRING, Shop, shop_policy, ts
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from pipelines.runner import run_daily
-from retention.config import load_config
+from retention.config.keys import load_keyring
+from retention.config.loading import load_config
+from retention.daily.flow import compute_plan
 from retention.demo.generator import generate_demo_estate
-from retention.estate import Estate
-from retention.keys import load_keyring
-from retention.pipeline import compute_plan
+from retention.storage.engines import Estate
 from tests.mini_estate import entries_of
 from tests.support import point_engine_at, table_digests
 

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from retention import cli
-from retention.cli import app
-from retention.config import load_config
+from cli import support
+from cli.app import app
+from retention.config.keys import load_keyring
+from retention.config.loading import load_config
+from retention.daily.flow import PlanningResult, compute_plan
 from retention.demo.generator import generate_demo_estate
 from retention.demo.schema import DEMO_SOURCES
-from retention.estate import Estate
-from retention.keys import load_keyring
-from retention.pipeline import PlanningResult, compute_plan
+from retention.storage.engines import Estate
 
 ANCHOR = dt.date(2025, 6, 1)
 DAY = "2025-06-01"
@@ -61,7 +61,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, estate_urls: dict[s
 
 def terminal_width(monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
     """The CLI's Rich consoles are module globals that fix their width at import; set it for this test only."""
-    for console in (cli.console, cli.err):
+    for console in (support.console, support.err):
         monkeypatch.setattr(console, "_width", columns)
 
 

@@ -10,8 +10,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from retention.catalog import Catalog
-from retention.config import ConfigError, check_against_database, load_config
+from retention.config.catalog import Catalog
+from retention.config.database import check_against_database
+from retention.config.loading import load_config
+from retention.config.problems import ConfigError
 from retention.demo.schema import demo_metadata
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from retention.control import ensure_schema, ledger, ledger_batches, ledger_entries, ledger_rules
+from retention.storage.schema import ensure_schema, ledger, ledger_batches, ledger_entries, ledger_rules
 from tests.databases import ServerDatabases
 
 pytestmark = pytest.mark.servers

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from retention.control import ledger
 from retention.demo.generator import generate_demo_estate
+from retention.storage.schema import ledger
 from tests.databases import ServerDatabases, server_databases
 from tests.support import table_digests
 
@@ -62,7 +62,7 @@ def run(env: dict[str, str], fault: str | None = None) -> subprocess.Popen:
     full = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")} | env
     if fault:
         full["RETENTION_FAULT"] = fault
-    command = [sys.executable, "-m", "retention.cli", "run", "--as-of", DAY.isoformat(), "--confirm-large-plan"]
+    command = [sys.executable, "-m", "cli", "run", "--as-of", DAY.isoformat(), "--confirm-large-plan"]
     return subprocess.Popen(command, cwd=ROOT, env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 

@@ -20,7 +20,7 @@ def core_modules() -> list[str]:
 
 def test_core_imports_without_dagster() -> None:
     modules = core_modules()
-    assert "retention.planning" in modules and "anonymizers.registry" in modules
+    assert "retention.daily.planning" in modules and "anonymizers.registry" in modules
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"

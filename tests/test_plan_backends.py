@@ -16,12 +16,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from retention.config import load_config
+from retention.config.loading import load_config
+from retention.config.policy import Action
+from retention.daily.flow import PlanningResult, compute_plan
 from retention.demo.generator import generate_demo_estate
 from retention.demo.schema import DEMO_SOURCES
-from retention.estate import Estate
-from retention.pipeline import PlanningResult, compute_plan
-from retention.policy import Action
+from retention.storage.engines import Estate
 from tests.databases import BACKENDS, server_databases
 from tests.mini_estate import KEYRING
 

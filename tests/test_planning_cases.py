@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from retention.control import ensure_schema, restrictions
-from retention.snapshot import to_utc
+from retention.rules.calendar import to_utc
+from retention.storage.schema import ensure_schema, restrictions
 from tests.mini_estate import Shop, shop_policy, ts
 
 D = dt.date.fromisoformat
@@ -235,7 +235,7 @@ def test_restricted_subjects_are_held(tmp_path: Path) -> None:
 
 
 def test_guard_stops_a_plan_that_touches_too_much(tmp_path: Path) -> None:
-    from retention.planning import GuardError, check_guard
+    from retention.daily.planning import GuardError, check_guard
 
     rows = [{"id": i, **PERSON, "created_at": ts("2010-01-01 08:00")} for i in range(1, 11)]
     shop = make_shop(tmp_path, {"people": rows}, guard={"max_share": 0.5, "min_rows": 5})

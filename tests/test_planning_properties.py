@@ -22,15 +22,16 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retention.catalog import IdentifierKind
-from retention.config import EstateConfig, load_config
-from retention.identity import tokenise_series
-from retention.planning import Holds, Plan, plan_retention
-from retention.policy import Action
-from retention.snapshot import SourceSnapshot, TableSnapshot, snapshot_source, to_utc
-from retention.subjects import SubjectIndex, build_subject_index
-from retention.tagging import Tagged, tag_records
-from retention.timeutil import end_of_day
+from retention.config.catalog import IdentifierKind
+from retention.config.loading import EstateConfig, load_config
+from retention.config.policy import Action
+from retention.daily.planning import Plan, plan_retention
+from retention.daily.snapshot import SourceSnapshot, TableSnapshot, snapshot_source
+from retention.daily.subjects import SubjectIndex, build_subject_index
+from retention.daily.tagging import Tagged, tag_records
+from retention.rules.calendar import end_of_day, to_utc
+from retention.rules.holds import Holds
+from retention.rules.identity import tokenise_series
 from tests.mini_estate import KEYRING, shop_catalog, shop_metadata, shop_policy
 
 SOURCE = "crm"

@@ -17,14 +17,28 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines.runner import run_daily
-from retention import quality, settings
-from retention.alerts import BLOCKING_CHECK, recent_alerts
-from retention.config import load_config
+from retention.config import settings
+from retention.config.keys import load_keyring
+from retention.config.loading import load_config
+from retention.daily.snapshot import snapshot_source
 from retention.demo.generator import generate_demo_estate
 from retention.demo.schema import DEMO_SOURCES
-from retention.estate import make_engine
-from retention.keys import load_keyring
-from retention.snapshot import snapshot_source
+from retention.quality.checks import (
+    COLUMNS_EXIST,
+    FOREIGN_KEYS,
+    FUTURE,
+    IDENTIFIERS,
+    KEYS,
+    PARSEABLE,
+    SCHEMA_CHECKS,
+    SNAPSHOT_CHECKS,
+)
+from retention.quality.flags import source_flags
+from retention.quality.gx import quality_dir
+from retention.quality.run import check_snapshot
+from retention.quality.suites import CLOCK_SKEW, future_bound
+from retention.reporting.alerts import BLOCKING_CHECK, recent_alerts
+from retention.storage.engines import make_engine
 from tests.databases import ServerDatabases
 from tests.support import find_leaks, personal_values, point_engine_at, stored_bytes
 
@@ -128,20 +142,20 @@ def test_broken_data_fails_the_right_checks_and_blocks_plan_and_apply(
     found = evaluations(result)
     failed = {key: e.severity for key, e in found.items() if not e.passed}
     assert failed == {
-        ("snapshot/newsletter", quality.KEYS): dg.AssetCheckSeverity.ERROR,
-        ("snapshot/enrolment", quality.FUTURE): dg.AssetCheckSeverity.ERROR,
-        ("snapshot/newsletter", quality.IDENTIFIERS): dg.AssetCheckSeverity.WARN,
-        ("snapshot/elearning", quality.FOREIGN_KEYS): dg.AssetCheckSeverity.WARN,
-        ("source_schema/enrolment", quality.COLUMNS_EXIST): dg.AssetCheckSeverity.WARN,
+        ("snapshot/newsletter", KEYS): dg.AssetCheckSeverity.ERROR,
+        ("snapshot/enrolment", FUTURE): dg.AssetCheckSeverity.ERROR,
+        ("snapshot/newsletter", IDENTIFIERS): dg.AssetCheckSeverity.WARN,
+        ("snapshot/elearning", FOREIGN_KEYS): dg.AssetCheckSeverity.WARN,
+        ("source_schema/enrolment", COLUMNS_EXIST): dg.AssetCheckSeverity.WARN,
     }
-    every_check = {(f"snapshot/{s}", c.name) for s in DEMO_SOURCES for c in quality.SNAPSHOT_CHECKS}
-    every_check |= {(f"source_schema/{s}", c.name) for s in DEMO_SOURCES for c in quality.SCHEMA_CHECKS}
+    every_check = {(f"snapshot/{s}", c.name) for s in DEMO_SOURCES for c in SNAPSHOT_CHECKS}
+    every_check |= {(f"source_schema/{s}", c.name) for s in DEMO_SOURCES for c in SCHEMA_CHECKS}
     assert every_check <= set(found)
-    keys = found[("snapshot/newsletter", quality.KEYS)].metadata["failures"].value
+    keys = found[("snapshot/newsletter", KEYS)].metadata["failures"].value
     assert "events" in keys and "expect_column_values_to_be_unique" in keys
-    assert "customers" in found[("snapshot/enrolment", quality.FUTURE)].metadata["failures"].value
-    assert "enrolments.channel" in found[("source_schema/enrolment", quality.COLUMNS_EXIST)].metadata["failures"].value
-    assert "progress" in found[("snapshot/elearning", quality.FOREIGN_KEYS)].metadata["failures"].value
+    assert "customers" in found[("snapshot/enrolment", FUTURE)].metadata["failures"].value
+    assert "enrolments.channel" in found[("source_schema/enrolment", COLUMNS_EXIST)].metadata["failures"].value
+    assert "progress" in found[("snapshot/elearning", FOREIGN_KEYS)].metadata["failures"].value
 
     # the blocking failures stopped everything downstream: nothing was planned, applied or recorded
     assert not PLAN_AND_APPLY & started_steps(result)
@@ -162,7 +176,7 @@ def test_broken_data_fails_the_right_checks_and_blocks_plan_and_apply(
     assert "snapshot.newsletter.events" in index and "schema.enrolment" in index
     pages = stored_bytes(docs)
     assert any("snapshot/newsletter/events" in name for name in pages)
-    files = {**pages, **{f"quality/{k}": v for k, v in stored_bytes(quality.quality_dir()).items()}}
+    files = {**pages, **{f"quality/{k}": v for k, v in stored_bytes(quality_dir()).items()}}
     assert find_leaks(values, files) == []
     assert not any(b"2099-03-04" in data for data in files.values()), "a failing value was rendered"
 
@@ -180,22 +194,22 @@ def test_unreadable_timestamps_and_the_future_bound(tmp_path: Path, monkeypatch:
         filled = frame["last_login_at"].notna()
         frame.loc[filled[filled].index[:3], "last_login_at"] = pd.NaT  # what an unparseable value becomes
         long_after = dt.datetime.combine(ANCHOR + dt.timedelta(days=400), dt.time(12), tzinfo=dt.UTC)
-        run = quality.check_snapshot(
+        run = check_snapshot(
             config, "elearning", snap, engine, ANCHOR - dt.timedelta(days=300), run_name="test", now=long_after
         )
     finally:
         engine.dispose()
-    parseable = run.outcomes[quality.PARSEABLE]
+    parseable = run.outcomes[PARSEABLE]
     assert not parseable.passed
     assert [(f.table, f.column, f.unexpected) for f in parseable.findings] == [("accounts", "parsed:last_login_at", 3)]
-    assert run.outcomes[quality.FUTURE].passed, "rows newer than a past as-of day are not in the future"
-    assert run.outcomes[quality.KEYS].passed
-    bound = quality.future_bound(ANCHOR, config.policy.timezone, long_after)
-    assert bound == pd.Timestamp(long_after) + pd.Timedelta(quality.CLOCK_SKEW)
+    assert run.outcomes[FUTURE].passed, "rows newer than a past as-of day are not in the future"
+    assert run.outcomes[KEYS].passed
+    bound = future_bound(ANCHOR, config.policy.timezone, long_after)
+    assert bound == pd.Timestamp(long_after) + pd.Timedelta(CLOCK_SKEW)
     early = dt.datetime.combine(ANCHOR, dt.time(8), tzinfo=dt.UTC)
-    assert quality.future_bound(ANCHOR, config.policy.timezone, early) == pd.Timestamp(
+    assert future_bound(ANCHOR, config.policy.timezone, early) == pd.Timestamp(
         "2025-06-01 22:00", tz="UTC"
-    ) + pd.Timedelta(quality.CLOCK_SKEW)
+    ) + pd.Timedelta(CLOCK_SKEW)
 
 
 @pytest.mark.servers
@@ -215,7 +229,7 @@ def test_identifier_verdicts_are_the_same_sql_on_every_backend(databases: Server
     config = load_config(ROOT / "config" / "catalog.yaml", ROOT / "config" / "policy.yaml")
     engine = make_engine(url)
     try:
-        flags = quality.source_flags(engine, "customers", config.catalog.table("enrolment", "customers"), [])
+        flags = source_flags(engine, "customers", config.catalog.table("enrolment", "customers"), [])
     finally:
         engine.dispose()
     assert flags is not None

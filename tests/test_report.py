@@ -23,10 +23,15 @@ from typer.testing import CliRunner
 
 from assets.planning import RETENTION_PLAN, TAGGED_RECORDS
 from assets.report import COMPLIANCE_REPORT
+from cli.app import app
 from pipelines.runner import run_daily
-from retention import compliance, quality, settings
-from retention.cli import app
-from retention.timeutil import end_of_day
+from retention.config import settings
+from retention.quality.checks import SNAPSHOT_CHECKS
+from retention.quality.gx import quality_dir
+from retention.reporting.chart import expiry_chart_svg
+from retention.reporting.model import NO_REGISTER, load_requests, month_labels
+from retention.reporting.render import requests_markdown
+from retention.rules.calendar import end_of_day
 from tests.support import find_leaks, personal_values, stored_bytes
 from tests.test_quality import ANCHOR, ROOT, make_estate
 
@@ -128,7 +133,7 @@ def test_compliance_report_of_a_daily_run(tmp_path: Path, monkeypatch: pytest.Mo
     assert "## 4. Subject requests" in markdown
     checks = md_table(markdown, "## 5. Data-quality checks")
     assert len(checks) >= 24 and all(row[3] == "passed" for row in checks), checks
-    assert {row[1] for row in checks} >= {c.name for c in quality.SNAPSHOT_CHECKS} | {"verified_after_apply"}
+    assert {row[1] for row in checks} >= {c.name for c in SNAPSHOT_CHECKS} | {"verified_after_apply"}
     assert "(data-docs/index.html)" in markdown and (reports / "data-docs" / "index.html").exists()
     assert "No run, step or blocking check failed." in markdown
 
@@ -149,7 +154,7 @@ def test_compliance_report_of_a_daily_run(tmp_path: Path, monkeypatch: pytest.Mo
     assert md_table(again, "## 3. Expected expiries") == table
 
     # nothing under var/reports, nor Great Expectations' own state, holds a personal value
-    files = {**stored_bytes(reports), **{f"quality/{k}": v for k, v in stored_bytes(quality.quality_dir()).items()}}
+    files = {**stored_bytes(reports), **{f"quality/{k}": v for k, v in stored_bytes(quality_dir()).items()}}
     assert any(name.startswith("data-docs/validations/") for name in files)
     assert find_leaks(values, files) == []
     assert str(tmp_path).encode() not in b"".join(v for k, v in files.items() if k.startswith("compliance-report"))
@@ -179,23 +184,23 @@ def test_request_section_lists_overdue_requests_first(monkeypatch: pytest.Monkey
     register = types.ModuleType("retention.requests")
     register.list_requests = lambda engine: entries
     monkeypatch.setitem(sys.modules, "retention.requests", register)
-    requests = compliance.load_requests(sa.create_engine("sqlite://"), ANCHOR, tz)
+    requests = load_requests(sa.create_engine("sqlite://"), ANCHOR, tz)
     assert [r.id for r in requests.open] == [2, 1]
     assert [r.id for r in requests.completed] == [3]
-    lines = "\n".join(compliance.requests_markdown(requests, end_of_day(ANCHOR, tz).to_pydatetime(), tz))
+    lines = "\n".join(requests_markdown(requests, end_of_day(ANCHOR, tz).to_pydatetime(), tz))
     assert "overdue by 12 days" in lines and "must.never.show" not in lines
 
     monkeypatch.setitem(sys.modules, "retention.requests", None)
-    missing = compliance.load_requests(sa.create_engine("sqlite://"), ANCHOR, tz)
-    assert not missing.available and missing.note == compliance.NO_REGISTER
+    missing = load_requests(sa.create_engine("sqlite://"), ANCHOR, tz)
+    assert not missing.available and missing.note == NO_REGISTER
 
 
 def test_chart_is_plain_svg_with_a_bar_per_month_and_purpose() -> None:
-    months = compliance.month_labels(ANCHOR)
+    months = month_labels(ANCHOR)
     frame = pd.DataFrame(0, index=months, columns=["bookkeeping", "security"])
     frame.loc[months[0], "bookkeeping"] = 5
     frame.loc[months[3], "security"] = 12
     frame.loc[months[3], "bookkeeping"] = 1
-    svg = compliance.expiry_chart_svg(frame, ANCHOR)
+    svg = expiry_chart_svg(frame, ANCHOR)
     assert svg.count('class="bar"') == 3
     assert "security, Sep 2025: 12 rows" in svg

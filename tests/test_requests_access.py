@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from retention.export import exports_dir, plain_value, purge_exports
-from retention.requests import RequestKind, RequestSettings, RequestStatus
+from retention.config.requests import RequestSettings
+from retention.requests.access import exports_dir, plain_value, purge_exports
+from retention.requests.model import RequestKind, RequestStatus
 from tests.databases import server_databases
 from tests.requests_support import column_names, customer_identifiers, demo_estate, estate_contents, rows_of
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from retention.cli import app
+from cli.app import app
 from tests.databases import server_databases
 from tests.requests_support import customer_identifiers, demo_estate, rows_of
 

@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from retention.applying import REPLACING
-from retention.erasure import read_person
-from retention.requests import RequestKind, RequestStatus, get_request
+from retention.apply.applier import REPLACING
+from retention.requests.model import RequestKind, RequestStatus
+from retention.requests.register import get_request
+from retention.requests.view import read_person
 from tests.databases import ServerDatabases
 from tests.requests_support import (
     NOW,

@@ -9,16 +9,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from retention.catalog import IdentifierKind
-from retention.requests import (
-    MAX_IDENTIFIER_CHARS,
-    RequestKind,
-    RequestStatus,
-    check_identifier,
-    get_request,
-    load_request_settings,
-    register_request,
-)
+from retention.config.catalog import IdentifierKind
+from retention.config.requests import load_request_settings
+from retention.requests.model import MAX_IDENTIFIER_CHARS, RequestKind, RequestStatus
+from retention.requests.register import check_identifier, get_request, register_request
 from tests.databases import ServerDatabases
 from tests.requests_support import demo_estate, estate_contents
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from retention.catalog import IdentifierKind
-from retention.control import ledger
-from retention.erasure import SUPPRESSION_PURPOSE
-from retention.requests import RequestKind, RequestStatus, is_suppressed, load_suppressions
+from retention.config.catalog import IdentifierKind
+from retention.requests.model import RequestKind, RequestStatus
+from retention.requests.person_plan import SUPPRESSION_PURPOSE
+from retention.requests.suppression import is_suppressed, load_suppressions
+from retention.storage.schema import ledger
 from tests.databases import server_databases
 from tests.requests_support import (
     ANCHOR,

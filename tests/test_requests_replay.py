@@ -15,10 +15,11 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from retention.cli import app
+from cli.app import app
 from retention.demo.generator import generate_demo_estate
-from retention.replay import replay_source
-from retention.requests import RequestKind, RequestStatus, replays
+from retention.requests.model import RequestKind, RequestStatus
+from retention.requests.replay import replay_source
+from retention.storage.schema import replays
 from tests.databases import server_databases
 from tests.requests_support import ANCHOR, apply_day, customer_identifiers, demo_estate, estate_contents, rows_of
 

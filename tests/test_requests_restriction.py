@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from retention.pipeline import compute_plan
-from retention.planning import HOLD_BOOKKEEPING, HOLD_RESTRICTION
-from retention.requests import RequestKind, RequestStatus
+from retention.daily.flow import compute_plan
+from retention.requests.model import RequestKind, RequestStatus
+from retention.rules.holds import HOLD_BOOKKEEPING, HOLD_RESTRICTION
 from tests.databases import server_databases
 from tests.requests_support import (
     ANCHOR,

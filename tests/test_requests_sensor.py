@@ -14,7 +14,8 @@ import sqlalchemy as sa
 
 from pipelines.requests import TAG_ATTEMPT, TAG_REQUEST, TAG_SUBJECT, run_config_for, subject_request_job
 from pipelines.resources import EstateResource
-from retention.requests import RequestKind, RequestStatus, claim_request, get_request
+from retention.requests.model import RequestKind, RequestStatus
+from retention.requests.register import claim_request, get_request
 from sensors.requests import build_request_sensor
 from tests.databases import server_databases
 from tests.requests_support import CATALOG, POLICY, DemoEstate, customer_identifiers, demo_estate, rows_of

@@ -1,0 +1,5 @@
+"""`python -m cli` is the `retention` command."""
+
+from cli.app import app
+
+app()

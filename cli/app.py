@@ -1,0 +1,323 @@
+"""`retention`: the command line for operators, support staff and the demo.
+
+Commands that run the daily job import the Dagster code location lazily; the rest of the core stays free of
+Dagster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.measure import Measurement
+from rich.progress import TaskID
+from rich.table import Table
+
+from cli.requests import replay_command, request_app
+from cli.support import config_or_exit, console, err, fail
+from retention.config import settings
+from retention.config.database import check_against_database
+from retention.config.keys import KeyError_, create_key_file, load_keyring, rotate_key_file
+from retention.config.loading import EstateConfig
+from retention.config.problems import ConfigError
+from retention.daily.planning import Plan
+from retention.storage.engines import Estate, EstateError, is_demo
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="Create and rotate the secret keys.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(request_app, name="request")
+app.command("replay")(replay_command)
+
+
+AsOf = Annotated[
+    dt.datetime | None,
+    typer.Option("--as-of", formats=["%Y-%m-%d"], help="the day to act for (default: today), YYYY-MM-DD"),
+]
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+def _day(as_of: dt.datetime | None) -> dt.date:
+    return as_of.date() if as_of else dt.date.today()
+
+
+@app.command("check-config")
+def checkconfig_or_exit() -> None:
+    """Validate the catalog and the policy, and compare them with the real databases."""
+    config = config_or_exit()
+    try:
+        estate = Estate.connect(config.catalog)
+        keyring, _ = load_keyring(demo=is_demo(config.catalog))
+    except (EstateError, KeyError_) as exc:
+        raise fail(str(exc)) from None
+    problems, warnings = [], []
+    try:
+        for source, engine in estate.sources.items():
+            found, warned = check_against_database(config, source, engine, key_id=keyring.active_id)
+            problems += found
+            warnings += warned
+    finally:
+        estate.dispose()
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if problems:
+        raise fail(str(ConfigError(problems)))
+    tables = len(config.catalog.tables())
+    console.print(
+        f"[green]ok[/]: {config.catalog_file} and {config.policy_file} agree with each other and with "
+        f"{len(config.catalog.sources)} databases ({tables} tables, {len(config.policy.purposes)} purposes); "
+        f"{len(warnings)} warnings"
+    )
+
+
+@app.command("demo-estate")
+def demo_estate(
+    people: Annotated[int, typer.Option(help="how many people the estate holds")] = 2000,
+    seed: Annotated[int, typer.Option(help="random seed; the same seed and size give the same estate")] = 7,
+    anchor: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="the estate's 'today' (default: today)")
+    ] = None,
+    replace: Annotated[bool, typer.Option(help="drop and recreate existing demo tables")] = False,
+) -> None:
+    """Create the demo estate (three databases of a Danish course provider) at the catalog's URLs."""
+    from retention.demo.generator import generate_demo_estate
+
+    config = config_or_exit()
+    urls = {name: src.url() for name, src in config.catalog.sources.items()}
+    for url in urls.values():
+        if url and url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with console.status("generating the demo estate") as status:
+        try:
+            counts = generate_demo_estate(
+                urls,
+                people=people,
+                seed=seed,
+                anchor=anchor.date() if anchor else None,
+                replace=replace,
+                progress=lambda s, t, n: status.update(f"generating {s}.{t}: {n:,} rows"),
+            )
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+    seconds = time.perf_counter() - started
+    total = sum(n for tables in counts.values() for n in tables.values())
+    console.print(f"demo estate: {people:,} people, {total:,} rows in {seconds:.1f} s ({total / seconds:,.0f} rows/s)")
+
+
+def _demo_estate_exists(config: EstateConfig) -> bool:
+    try:
+        estate = Estate.connect(config.catalog)
+    except EstateError:
+        return False
+    try:
+        return all(
+            set(config.catalog.sources[s].tables) <= set(sa.inspect(e).get_table_names())
+            for s, e in estate.sources.items()
+        )
+    finally:
+        estate.dispose()
+
+
+@app.command()
+def plan(as_of: AsOf = None, format: Annotated[Format, typer.Option("--format")] = Format.TABLE) -> None:
+    """Print what is due on a day, by source, table, action and purpose, without changing anything."""
+    from retention.daily.flow import compute_plan
+    from retention.reporting.plan import plan_json, plan_rich_table
+
+    config = config_or_exit()
+    try:
+        keyring, notice = load_keyring(demo=is_demo(config.catalog))
+        estate = Estate.connect(config.catalog)
+    except (KeyError_, EstateError) as exc:
+        raise fail(str(exc)) from None
+    if notice:
+        err.print(f"[yellow]{notice}[/]")
+    try:
+        with err.status("planning") as status:
+            result = compute_plan(config, estate, keyring, _day(as_of), progress=lambda m: status.update(m))
+    finally:
+        estate.dispose()
+    if format is Format.JSON:
+        sys.stdout.write(plan_json(result.plan) + "\n")
+    else:
+        print_whole(plan_rich_table(result.plan))
+        _print_holds(result.plan)
+
+
+def print_whole(table: Table) -> None:
+    """Print a table at least as wide as its content: without a terminal (cron, CI) Rich assumes 80 columns
+    and would cut the names of tables and purposes."""
+    needed = Measurement.get(console, console.options.update(width=10_000), table).maximum
+    if needed <= console.width:
+        console.print(table)
+        return
+    wide = Console(file=console.file, width=needed, force_terminal=console.is_terminal, no_color=console.no_color)
+    wide.print(table)
+
+
+def _print_holds(plan: Plan) -> None:
+    held = {f"{s}.{t}": h for (s, t), h in plan.held.items() if h}
+    undated = {f"{s}.{t}": u for (s, t), u in plan.undated.items() if u}
+    for table, reasons in held.items():
+        console.print(f"kept in {table}: " + ", ".join(f"{n} held ({why})" for why, n in reasons.items()))
+    for table, purposes in undated.items():
+        console.print(
+            f"kept in {table} without a usable date: " + ", ".join(f"{n} for {p}" for p, n in purposes.items())
+        )
+
+
+@app.command()
+def run(
+    as_of: AsOf = None,
+    confirm_large_plan: Annotated[
+        bool, typer.Option(help="confirm, for this run, a plan larger than the policy's guard allows")
+    ] = False,
+) -> None:
+    """Run the daily job for a day through Dagster (in-process, on the local instance)."""
+    config_or_exit()
+    _run_daily(_day(as_of), confirm_large_plan)
+
+
+@app.command()
+def backfill(
+    first: Annotated[dt.datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="first day, YYYY-MM-DD")],
+    last: Annotated[dt.datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="last day, YYYY-MM-DD")],
+    apply: Annotated[bool, typer.Option(help="run the whole daily job, not only snapshot to plan")] = False,
+    confirm_large_plan: Annotated[bool, typer.Option(help="confirm plans larger than the guard allows")] = False,
+) -> None:
+    """Materialise each day's partition in order: by default up to the plan (a dry run per day)."""
+    from pipelines.runner import run_daily
+
+    config_or_exit()
+    if last < first:
+        raise fail(f"--to {last.date()} is before --from {first.date()}")
+    day = first.date()
+    while day <= last.date():
+        with console.status(f"{'running' if apply else 'planning'} {day}"):
+            result = run_daily(day, confirm_large_plan=confirm_large_plan, plan_only=not apply)
+        mats = {
+            e.materialization.asset_key.to_user_string(): e.materialization.metadata
+            for e in result.get_asset_materialization_events()
+        }
+        planned = mats.get("retention_plan", {}).get("planned_actions")
+        status = "[green]ok[/]" if result.success else "[bold red]failed[/]"
+        console.print(f"{day}: {status}, {planned.value if planned else 0} planned actions")
+        if not result.success:
+            raise typer.Exit(code=1)
+        day += dt.timedelta(days=1)
+
+
+@app.command()
+def report(as_of: AsOf = None) -> None:
+    """Write the compliance report of a day (HTML and Markdown, under var/reports) and print where it is."""
+    from assets.report import report_for_day
+
+    config_or_exit()
+    day = _day(as_of)
+    try:
+        files, notes = report_for_day(day)
+    except (KeyError_, EstateError) as exc:
+        raise fail(str(exc)) from None
+    for note in notes:
+        console.print(f"[dim]{note}[/]")
+    console.print(f"compliance report for {day}: {files.html} (Markdown: {files.markdown})")
+
+
+def _run_daily(day: dt.date, confirm_large_plan: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from pipelines.progress import listen
+    from pipelines.runner import run_daily
+    from pipelines.summary import print_run_summary
+
+    started = time.perf_counter()
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=console, transient=True) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def show(kind: str, name: str, done: int, total: int) -> None:
+            if kind == "STEP_START":
+                tasks[name] = progress.add_task(name, total=None)
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and name in tasks:
+                progress.update(tasks[name], total=1, completed=1, description=f"{name} ({kind[5:].lower()})")
+            elif kind == "PROGRESS":
+                step = name.split(":", 1)[0]
+                if step in tasks:
+                    progress.update(tasks[step], total=total, completed=done, description=name)
+
+        stop = listen(show)
+        try:
+            result = run_daily(day, confirm_large_plan=confirm_large_plan)
+        finally:
+            stop()
+    print_run_summary(console, result, day, time.perf_counter() - started)
+    if not result.success:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def demo(
+    as_of: AsOf = None,
+) -> None:
+    """Set up the demo (key, estate) if missing and run the daily job for today."""
+    config = config_or_exit()
+    if not is_demo(config.catalog):
+        raise fail("`retention demo` only runs on the demo estate; unset the RETENTION_*_URL variables")
+    try:
+        _, notice = load_keyring(demo=True)
+    except KeyError_ as exc:
+        raise fail(str(exc)) from None
+    if notice:
+        console.print(f"[yellow]{notice}[/]")
+    if not _demo_estate_exists(config):
+        demo_estate(people=2000, seed=7, anchor=None, replace=False)
+    else:
+        console.print(f"demo estate found under {settings.var_dir()}/estate (remove that folder to start afresh)")
+    console.print(
+        "[dim]the demo confirms the guard: its first run clears years of backlog at once, which a real "
+        "first run would confirm explicitly[/]"
+    )
+    _run_daily(_day(as_of), confirm_large_plan=True)
+
+
+@keys_app.command("init")
+def keys_init(file: Annotated[Path, typer.Option(help="where to write the new key file")]) -> None:
+    """Create a key file with one random key (owner-only permissions)."""
+    try:
+        create_key_file(file)
+    except KeyError_ as exc:
+        raise fail(str(exc)) from None
+    console.print(f"created {file} with key k1; set RETENTION_KEY_FILE={file}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    file: Annotated[Path | None, typer.Option(help="key file (default: RETENTION_KEY_FILE or the demo's)")] = None,
+) -> None:
+    """Add a new key and make it the one new pseudonyms use; subject keys stay as they are."""
+    path = file or Path(os.environ.get("RETENTION_KEY_FILE") or settings.default_key_file())
+    if not path.exists():
+        raise fail(f"{path}: key file not found; create one with `retention keys init --file {path}`")
+    new_id = rotate_key_file(path)
+    console.print(f"{path}: new pseudonyms now use key {new_id}")

@@ -1,0 +1,346 @@
+"""`retention request ...` and `retention replay`: subject requests for support staff, replay for operators.
+
+Registering needs only the control database and the key (to turn identifiers into keyed tokens); carrying a
+request out goes through the `subject_request` Dagster job, so it shows in the Dagster UI like a sensor run.
+The terminal shows identifier kinds, never the identifiers themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import textwrap
+import time
+import uuid
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+from rich.table import Table
+
+from cli.support import config_or_exit, console, err, fail
+from retention.config.catalog import IdentifierKind
+from retention.config.keys import KeyError_, Keyring, load_keyring
+from retention.config.loading import EstateConfig
+from retention.config.requests import RequestSettingsError, load_request_settings
+from retention.requests.model import KIND_TEXT, RequestKind, RequestStatus, SubjectRequest
+from retention.requests.receipts import receipt_text
+from retention.requests.register import get_request, list_requests, register_request
+from retention.storage.engines import Estate, EstateError, control_engine, is_demo
+
+request_app = typer.Typer(
+    no_args_is_help=True,
+    help="Subject requests: erasure, marketing objection, access export, restriction; the register and receipts.",
+)
+
+
+Email = Annotated[str | None, typer.Option("--email", help="the person's e-mail address")]
+
+
+Phone = Annotated[str | None, typer.Option("--phone", help="the person's phone number, any format")]
+
+
+CustomerNumber = Annotated[str | None, typer.Option("--customer-number", help="the person's customer number")]
+
+
+Now = Annotated[bool, typer.Option("--now", help="also carry the request out at once and print the receipt")]
+
+
+Received = Annotated[
+    dt.datetime | None,
+    typer.Option(
+        "--received",
+        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M"],
+        help="when the request reached us, if earlier than now (the deadline runs from it)",
+    ),
+]
+
+
+def _control(config: EstateConfig) -> sa.Engine:
+    url = config.catalog.control_url()
+    if not url:
+        raise fail(f"no control database URL; set {config.catalog.control_url_env}")
+    return control_engine(url)
+
+
+def _keyring(config: EstateConfig) -> Keyring:
+    try:
+        keyring, notice = load_keyring(demo=is_demo(config.catalog))
+    except KeyError_ as exc:
+        raise fail(str(exc)) from None
+    if notice:
+        err.print(f"[yellow]{notice}[/]")
+    return keyring
+
+
+def _local(moment: dt.datetime | None, config: EstateConfig, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return "" if moment is None else moment.astimezone(config.policy.timezone).strftime(fmt)
+
+
+def _register(
+    kind: RequestKind,
+    email: str | None,
+    phone: str | None,
+    customer_number: str | None,
+    now: bool,
+    received: dt.datetime | None,
+) -> None:
+    config = config_or_exit()
+    given = {
+        IdentifierKind.EMAIL: email,
+        IdentifierKind.PHONE: phone,
+        IdentifierKind.CUSTOMER_NUMBER: customer_number,
+    }
+    identifiers = {k: v for k, v in given.items() if v is not None}
+    keyring = _keyring(config)
+    control = _control(config)
+    tz = config.policy.timezone
+    try:
+        request_settings = load_request_settings(config)
+        when = received.replace(tzinfo=tz) if received is not None else None
+        request_id = register_request(
+            control, keyring.subject, kind, identifiers, request_settings, tz, received_at=when
+        )
+        request = get_request(control, request_id)
+    except (ValueError, RequestSettingsError) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        control.dispose()
+    assert request is not None
+    console.print(
+        f"registered request [bold]#{request_id}[/]: {KIND_TEXT[kind]}, identifiers given: "
+        f"{', '.join(request.identifier_kinds)}; answer due by {_local(request.deadline, config)}"
+    )
+    if now:
+        _carry_out(request_id, config)
+    else:
+        console.print(
+            "the subject_request_sensor launches it within a minute while `make ui` (the Dagster daemon) runs; "
+            f"or run it now: `retention request run {request_id}`"
+        )
+
+
+def _carry_out(request_id: int, config: EstateConfig) -> None:
+    from pipelines.requests import execute_request
+
+    started = time.perf_counter()
+    with console.status(f"carrying out request #{request_id}"):
+        result = execute_request(request_id)
+    seconds = time.perf_counter() - started
+    control = _control(config)
+    try:
+        request = get_request(control, request_id)
+    finally:
+        control.dispose()
+    assert request is not None
+    if request.receipt:
+        console.print(receipt_text(request.receipt), highlight=False, markup=False)
+    status = "[green]done[/]" if request.status is RequestStatus.DONE else f"[red]{request.status.value}[/]"
+    console.print(f"request #{request_id} {status} in {seconds:.1f} s (run {result.run_id})")
+    if request.status is RequestStatus.FAILED or not result.success:
+        if request.outcome:
+            err.print(request.outcome, highlight=False, markup=False)
+        raise typer.Exit(code=1)
+
+
+@request_app.command("erase")
+def erase(
+    email: Email = None,
+    phone: Phone = None,
+    customer_number: CustomerNumber = None,
+    now: Now = False,
+    received: Received = None,
+) -> None:
+    """Erasure (Art 17): delete or pseudonymise everything about the person, except what the law keeps."""
+    _register(RequestKind.ERASURE, email, phone, customer_number, now, received)
+
+
+@request_app.command("object-marketing")
+def object_marketing(
+    email: Email = None,
+    phone: Phone = None,
+    customer_number: CustomerNumber = None,
+    now: Now = False,
+    received: Received = None,
+) -> None:
+    """Objection to marketing (Art 21(2)): delete subscription, profile and tracking; suppress from now on."""
+    _register(RequestKind.MARKETING_OBJECTION, email, phone, customer_number, now, received)
+
+
+@request_app.command("access")
+def access(
+    email: Email = None,
+    phone: Phone = None,
+    customer_number: CustomerNumber = None,
+    now: Now = False,
+    received: Received = None,
+) -> None:
+    """Access and portability (Art 15, 20): a zip of JSON and CSV with everything held about the person."""
+    _register(RequestKind.ACCESS, email, phone, customer_number, now, received)
+
+
+@request_app.command("restrict")
+def restrict(
+    email: Email = None,
+    phone: Phone = None,
+    customer_number: CustomerNumber = None,
+    now: Now = False,
+    received: Received = None,
+) -> None:
+    """Restriction (Art 18): the person's data is only stored; the daily run holds it until lifted."""
+    _register(RequestKind.RESTRICTION, email, phone, customer_number, now, received)
+
+
+@request_app.command("unrestrict")
+def unrestrict(
+    email: Email = None,
+    phone: Phone = None,
+    customer_number: CustomerNumber = None,
+    now: Now = False,
+    received: Received = None,
+) -> None:
+    """Lift a restriction: the daily run applies the retention schedule to the person again."""
+    _register(RequestKind.LIFT_RESTRICTION, email, phone, customer_number, now, received)
+
+
+@request_app.command("run")
+def run(request_id: Annotated[int, typer.Argument(help="the request's number")]) -> None:
+    """Carry out a pending or failed request now (through the subject_request job, in-process)."""
+    config = config_or_exit()
+    control = _control(config)
+    try:
+        request = get_request(control, request_id)
+    finally:
+        control.dispose()
+    if request is None:
+        raise fail(f"there is no request #{request_id}; `retention request list` shows the register")
+    if request.status in (RequestStatus.DONE, RequestStatus.RUNNING):
+        raise fail(f"request #{request_id} is {request.status.value}; `retention request show {request_id}`")
+    _carry_out(request_id, config)
+
+
+def _due(request: SubjectRequest, now: dt.datetime) -> str:
+    if request.status is RequestStatus.DONE:
+        return "[red]answered late[/]" if request.overdue() else "[green]answered[/]"
+    if request.overdue(now):
+        return f"[bold red]OVERDUE {(now - request.deadline).days + 1} d[/]"
+    return f"{(request.deadline - now).days} d left"
+
+
+@request_app.command("list")
+def list_(
+    status: Annotated[
+        list[RequestStatus] | None, typer.Option("--status", help="only requests with this status (repeatable)")
+    ] = None,
+) -> None:
+    """The register: every request with its deadline; overdue ones marked."""
+    config = config_or_exit()
+    control = _control(config)
+    try:
+        requests = list_requests(control, status)
+    finally:
+        control.dispose()
+    now = dt.datetime.now(dt.UTC)
+    table = Table(title="Subject requests")
+    for name in ("id", "kind", "received", "deadline", "status", "due"):
+        table.add_column(name, justify="right" if name == "id" else "left", no_wrap=name != "kind")
+    table.add_column("outcome", overflow="fold")
+    for r in requests:
+        table.add_row(
+            str(r.request_id),
+            r.kind.value.replace("_", " "),
+            _local(r.received_at, config, "%Y-%m-%d"),
+            _local(r.deadline, config, "%Y-%m-%d"),
+            r.status.value,
+            _due(r, now),
+            textwrap.shorten(r.outcome or "", 60, placeholder=" …"),
+        )
+    console.print(table)
+    overdue = sum(1 for r in requests if r.status is not RequestStatus.DONE and r.overdue(now))
+    if overdue:
+        console.print(f"[bold red]{overdue} requests are overdue[/] (Art 12(3): one month from receipt)")
+
+
+@request_app.command("show")
+def show(
+    request_id: Annotated[int, typer.Argument(help="the request's number")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the receipt as JSON")] = False,
+) -> None:
+    """One request: its state and, once done, the receipt (readable text, or JSON)."""
+    config = config_or_exit()
+    control = _control(config)
+    try:
+        request = get_request(control, request_id)
+    finally:
+        control.dispose()
+    if request is None:
+        raise fail(f"there is no request #{request_id}; `retention request list` shows the register")
+    if as_json:
+        sys.stdout.write(json.dumps(request.receipt or {}, indent=2, ensure_ascii=False) + "\n")
+        return
+    now = dt.datetime.now(dt.UTC)
+    console.print(f"request [bold]#{request.request_id}[/]: {KIND_TEXT[request.kind]}")
+    console.print(f"identifiers given: {', '.join(request.identifier_kinds) or 'none'}")
+    console.print(f"received {_local(request.received_at, config)}, due by {_local(request.deadline, config)}")
+    console.print(f"status: {request.status.value} ({_due(request, now)}), attempt {request.attempt}")
+    if request.completed_at:
+        console.print(f"completed {_local(request.completed_at, config)}")
+    if request.outcome:
+        console.print(f"outcome: {request.outcome}", highlight=False, markup=False)
+    if request.receipt:
+        console.print("")
+        console.print(receipt_text(request.receipt), highlight=False, markup=False)
+
+
+def replay_command(
+    source: Annotated[str, typer.Option("--source", help="the restored source, as named in the catalog")],
+    since: Annotated[
+        dt.datetime, typer.Option("--since", formats=["%Y-%m-%d"], help="the day the backup was taken, YYYY-MM-DD")
+    ],
+) -> None:
+    """After restoring a backup: re-apply every erasure and pseudonymisation the ledger recorded since a day."""
+    from retention.requests.replay import ReplayError, replay_source
+
+    config = config_or_exit()
+    keyring = _keyring(config)
+    try:
+        estate = Estate.connect(config.catalog)
+    except EstateError as exc:
+        raise fail(str(exc)) from None
+    if source not in estate.sources:
+        estate.dispose()
+        raise fail(f"unknown source {source!r}; the catalog has {', '.join(estate.sources)}")
+    assert estate.control is not None
+    started = time.perf_counter()
+    try:
+        with console.status(f"replaying the ledger onto {source}") as status:
+            result = replay_source(
+                config,
+                source,
+                estate.sources[source],
+                estate.control,
+                keyring,
+                since.date(),
+                run_id=f"replay-{uuid.uuid4()}",
+                progress=lambda m: status.update(m),
+            )
+    except ReplayError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        estate.dispose()
+    table = Table(title=f"Replay onto {source} since {since.date()}")
+    for name in ("table", "deleted", "updated", "not in the restored database", "subject mismatch"):
+        table.add_column(name, justify="left" if name == "table" else "right")
+    for name, t in result.tables.items():
+        table.add_row(name, str(t.deleted), str(t.updated), str(t.missing), str(t.mismatched))
+    console.print(table)
+    console.print(
+        f"{result.batches_replayed} batches replayed, {result.batches_already_there} already in the restored "
+        f"database, {result.recovered_batches} interrupted batches finished, in {time.perf_counter() - started:.1f} s"
+    )
+    if result.mismatched:
+        raise fail(
+            f"{result.mismatched} rows were not changed because the restored row belongs to another person than the "
+            "ledger says; check that the right database was restored"
+        )

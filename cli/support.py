@@ -1,0 +1,28 @@
+"""What every command of the CLI shares: the consoles, failing with a clear message, loading the configuration."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from retention.config import settings
+from retention.config.loading import EstateConfig, load_config
+from retention.config.problems import ConfigError
+
+console = Console()
+
+
+err = Console(stderr=True, soft_wrap=True)  # an error is one line in a log, never cut where the terminal ends
+
+
+def fail(message: str) -> typer.Exit:
+    """Print the message on stderr and return the exit to raise (code 1)."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def config_or_exit() -> EstateConfig:
+    try:
+        return load_config(settings.catalog_path(), settings.policy_path())
+    except ConfigError as exc:
+        raise fail(str(exc)) from None

@@ -1,0 +1,1 @@
+"""Applying a plan to a source: batches, the ledger beside them, verification and recovery."""

@@ -1,0 +1,447 @@
+"""Applying a plan to one source: set-based, batched, one transaction a batch, children before parents.
+
+Crash safety across two databases (the source and the control database) without a distributed transaction:
+
+1. the batch's ledger rows and its 'pending' row in `ledger_batches` are written to the control database
+   and committed;
+2. the batch is applied to the source in one transaction that also inserts the batch id into the source's
+   small marker table (`retention_applied_batches`); it commits or rolls back as a whole;
+3. the batch is set 'done'. To save a commit per batch this happens in a later batch's step 1, or at the end
+   of the run.
+
+A run killed between 1 and 2 leaves a pending batch and no marker: the next run re-applies the batch from its
+ledger rows alone. Killed between 2 and 3: the marker is there, so the next run only sets the batch 'done'.
+Killed inside 2: the source rolled back, as between 1 and 2. So ledger and databases always agree after the
+next run's recovery, and no batch is ever half-done.
+
+Step 1 runs in a writer process a few batches ahead of steps 2 (`retention.ledger_writer`); the source side
+still waits for each batch's step 1 before its step 2, so the order above holds batch by batch. The large
+writes go to the driver directly (`retention.bulk`).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import gc
+import hmac
+import itertools
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+import anonymizers
+from anonymizers import ColumnSpec, Context, Key
+from anonymizers.clear import constant_for
+from retention.apply.batches import Batch, HeldRows
+from retention.apply.digests import digest_map
+from retention.apply.faults import fault
+from retention.apply.ledger import open_ledger
+from retention.apply.ledger_writer import LedgerWriter
+from retention.apply.operations import DELETE, RowOperations, row_operations
+from retention.apply.result import ApplyResult, TableOutcome, Verification
+from retention.config.catalog import Category, TableEntry
+from retention.config.database import column_specs
+from retention.config.keys import KeyError_, Keyring
+from retention.config.loading import EstateConfig
+from retention.daily.planning import Plan
+from retention.storage.bulk import (
+    delete_keys,
+    fetch_raw,
+    fetch_typed,
+    in_keys,
+    set_constants,
+    update_many,
+)
+from retention.storage.marker import marker, marker_metadata
+from retention.storage.schema import DONE, PENDING, ledger, ledger_batches
+
+DEFAULT_BATCH_ROWS = 5000
+
+
+# anonymisers that replace the whole value, so the original must be gone from the row afterwards
+REPLACING = frozenset({"token", "clear"} | {name for name in anonymizers.REGISTRY if name.startswith("surrogate_")})
+
+
+def children_first(tables: Iterable[sa.Table]) -> list[str]:
+    """Names of the tables (reflected into one MetaData), ordered by the foreign keys the database declares:
+    referencing tables before referenced ones."""
+    return [table.name for table in reversed(sa.schema.sort_tables(list(tables)))]
+
+
+class SourceApplier:
+    """Applies plan entries (or pending ledger rows) to one source database."""
+
+    def __init__(
+        self,
+        config: EstateConfig,
+        source: str,
+        engine: sa.Engine,
+        control: sa.Engine,
+        keyring: Keyring,
+        *,
+        run_id: str,
+        as_of: dt.date,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.engine = engine
+        self.control = control
+        self.keyring = keyring
+        self.run_id = run_id
+        self.as_of = as_of
+        self.batch_rows = batch_rows
+        self.progress = progress
+        self._metadata = sa.MetaData()  # one for all tables, so that their foreign keys can be followed
+        self._tables: dict[str, sa.Table] = {}
+        self._specs: dict[str, dict[str, ColumnSpec]] = {}
+        self._reapply_key_id: str | None = None
+        # 16 ASCII characters (96 bits) from the subject key: the key SipHash takes, in the form pandas takes it
+        self._secret = base64.b64encode(hmac.digest(keyring.subject.secret, b"verification", "sha256")[:12]).decode()
+        marker_metadata.create_all(engine)
+
+    # --- reflection -------------------------------------------------------------------------------------
+
+    def table(self, name: str) -> sa.Table:
+        if name not in self._tables:
+            table = sa.Table(name, self._metadata, autoload_with=self.engine)
+            self._specs[name] = column_specs(table)
+            self._tables[name] = table
+        return self._tables[name]
+
+    def _key(self) -> Key:
+        """The key for pseudonyms: the active one, or the one a pending batch recorded when it is re-applied."""
+        return self.keyring.keys[self._reapply_key_id] if self._reapply_key_id else self.keyring.active
+
+    def entry(self, table: str) -> TableEntry:
+        return self.config.catalog.table(self.source, table)
+
+    # --- the run ----------------------------------------------------------------------------------------
+
+    def check_anonymizers(self, tables: list[str]) -> None:
+        """Fail before the first batch if an anonymiser cannot serve its column with the active key."""
+        for table in tables:
+            self.table(table)
+            for name, col in self.entry(table).columns.items():
+                try:
+                    anonymizers.get(col.anonymizer).check(
+                        self._specs[table][name], col.options, key_id=self.keyring.active_id
+                    )
+                except ValueError as exc:
+                    raise ValueError(
+                        f"{self.config.catalog_file}: sources.{self.source}.tables.{table}.columns.{name}: {exc}"
+                    ) from None
+
+    def apply(self, plan: Plan) -> ApplyResult:
+        # The plan and everything made before it are millions of objects that the collector's full passes
+        # would walk again and again while batches allocate: set them aside for the run (in a million-row
+        # apply, collection fell from 0.29 s to 0.07 s). The writer process forked below also shares more
+        # pages with this one.
+        gc.freeze()
+        try:
+            return self._apply(plan)
+        finally:
+            gc.unfreeze()
+
+    def _apply(self, plan: Plan) -> ApplyResult:
+        result = ApplyResult(self.source)
+        result.recovered_batches = self.recover()
+        tables = [t for (s, t) in plan.entries if s == self.source]
+        self.check_anonymizers(tables)
+        held = {t: keys.index.tolist() for (s, t), keys in plan.held_keys.items() if s == self.source and len(keys)}
+        entries = {table: plan.entries[(self.source, table)] for table in tables}
+        by_table = {table: entries[table] for table in self._order(entries, held)}
+        writer = LedgerWriter(
+            self.control,
+            self.config.policy,
+            run_id=self.run_id,
+            as_of=self.as_of,
+            source=self.source,
+            key_id=self.keyring.active_id,
+        )
+        writer.add_rules(by_table.values())
+        run_batches = uuid.uuid4()
+        held_rows = self._held_rows(held, [table for table, frame in by_table.items() if len(frame)], result)
+
+        def batches() -> Iterator[Batch]:
+            """The run's batches; the writer process yields the same ones, ids included (name-based UUIDs of
+            the batch number in this run's random namespace)."""
+            numbers = itertools.count(1)
+            for table, entries in by_table.items():
+                for chunk in self._batches(entries):
+                    number = next(numbers)
+                    yield Batch(number, table, chunk, str(uuid.uuid5(run_batches, str(number))))
+
+        count = sum(-(-entries["pk"].nunique() // self.batch_rows) for entries in by_table.values())
+        with open_ledger(writer, batches, count, held_rows, self.engine) as ledger:
+            result.verification.held.update(held_rows.take_first())
+            for batch in batches():
+                ledger.recorded(batch)
+                fault("after_ledger", batch.number)
+                ops = row_operations(batch.entries)
+                self._execute(batch.table, ops, batch.batch_id, result.verification, batch.number)
+                ledger.applied(batch)
+                fault("after_source", batch.number)
+                outcome = result.tables.setdefault(batch.table, TableOutcome())
+                outcome.deleted += len(ops.deletes)
+                outcome.updated += len({pk for pks in [*ops.clears.values(), *ops.pseudonymise.values()] for pk in pks})
+                outcome.entries += len(batch.entries)
+                result.batches += 1
+                if self.progress is not None:
+                    self.progress(batch.table, outcome.entries, len(by_table[batch.table]))
+        result.verification.held.update(ledger.held)
+        return result
+
+    def _batches(self, entries: pd.DataFrame) -> Iterator[pd.DataFrame]:
+        """Batches of whole rows (all entries of a row stay together), in one pass over the entries."""
+        codes, _ = pd.factorize(entries["pk"])
+        if len(codes) == 0 or codes[-1] == len(codes) - 1:  # one entry per row: batches are plain slices
+            for start in range(0, len(entries), self.batch_rows):
+                yield entries.iloc[start : start + self.batch_rows]
+            return
+        for _, batch in entries.groupby(codes // self.batch_rows, sort=True):
+            yield batch
+
+    def _order(self, entries: dict[str, pd.DataFrame], held: dict[str, list]) -> list[str]:
+        """Children before parents, in the foreign-key order the database declares. Tables with held rows and
+        nothing to delete may go anywhere, so they go last: the writer process checksums their held rows
+        while the run works on the others."""
+        order = children_first(self.table(table) for table in entries)
+
+        def late(table: str) -> bool:
+            return table in held and not (entries[table]["action"] == DELETE).any()
+
+        return sorted(order, key=late)
+
+    def _execute(
+        self, table_name: str, ops: RowOperations, batch_id: str, ver: Verification | None, batch_number: int = 0
+    ) -> None:
+        table = self.table(table_name)
+        entry = self.entry(table_name)
+        with self.engine.begin() as conn:
+            if ops.deletes:
+                delete_keys(conn, table, entry.pk, ops.deletes)
+                if ver is not None:
+                    ver.deleted.setdefault(table_name, []).extend(ops.deletes)
+            for fields, pks in ops.clears.items():
+                if ver is not None:
+                    self._record_cleared(ver, table_name, fields, pks)
+                set_constants(conn, table, entry.pk, {f: self._cleared_value(table_name, f) for f in fields}, pks)
+            if ops.pseudonymise:
+                self._pseudonymise(conn, table, entry, ops.pseudonymise, ops.subjects, ver)
+            fault("inside_source", batch_number)
+            conn.execute(marker.insert().values(batch_id=batch_id, applied_at=dt.datetime.now(dt.UTC)))
+
+    @staticmethod
+    def _record_cleared(ver: Verification, table: str, fields: Iterable[str], pks: list) -> None:
+        """The rows whose fields must hold the cleared value afterwards. That check also proves the original
+        is gone, so no digest of it is taken."""
+        for f in fields:
+            ver.cleared.setdefault(table, {}).setdefault(f, []).extend(pks)
+
+    def _record_originals(self, ver: Verification, table: str, column: str, pks: list, values: list) -> None:
+        ver.originals.setdefault(table, {}).setdefault(column, {}).update(digest_map(self._secret, pks, values))
+
+    def _cleared_value(self, table: str, column: str) -> object:
+        spec = self._specs[table][column]
+        if spec.nullable:
+            return None
+        options = self.entry(table).columns[column].options
+        return constant_for(spec, options.get("value"))
+
+    def _pseudonymise(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        entry: TableEntry,
+        groups: dict[tuple[str, ...], list[object]],
+        subjects: dict[object, str],
+        ver: Verification | None,
+    ) -> None:
+        """A batch's pseudonymised rows at once: one read, one anonymiser call per column over the rows that
+        need it, one bulk update per set of fields."""
+        fields = sorted({f for group in groups for f in group})
+        wanted = [pk for pks in groups.values() for pk in pks]
+        read = fetch_typed(conn, table, [entry.pk, *fields], entry.pk, wanted, lock=True)
+        if not read[entry.pk]:
+            return
+        frame = pd.DataFrame({"pk": read[entry.pk], **{f: read[f] for f in fields}}, dtype=object)
+        position = dict(zip(frame["pk"].tolist(), range(len(frame)), strict=True))
+        at = {
+            group: np.array([position[pk] for pk in pks if pk in position], dtype=np.intp)
+            for group, pks in groups.items()
+        }
+        seeds = frame["pk"].map(subjects).astype(object)
+        uses_names = any(anonymizers.get(entry.columns[f].anonymizer).uses_names for f in fields)
+        names = self._own_names(conn, table.name, entry, frame["pk"].tolist()) if uses_names else None
+        new: dict[str, np.ndarray] = {}
+        for f in fields:
+            rows_at = np.sort(np.concatenate([where for group, where in at.items() if f in group]))
+            new[f] = np.full(len(frame), None, dtype=object)
+            new[f][rows_at] = self._column(conn, table, entry, f, frame, rows_at, seeds, names, ver)
+        for group, where in at.items():
+            columns = [new[f][where].tolist() for f in group]
+            update_many(conn, table, list(group), entry.pk, list(zip(*columns, frame["pk"].iloc[where], strict=True)))
+
+    def _column(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        entry: TableEntry,
+        column: str,
+        frame: pd.DataFrame,
+        rows_at: np.ndarray,
+        seeds: pd.Series,
+        names: pd.Series | None,
+        ver: Verification | None,
+    ) -> list[object]:
+        """New values of one column for the rows at the given positions of the batch's frame."""
+        col = entry.columns[column]
+        anonymizer = anonymizers.get(col.anonymizer)
+        spec = self._specs[table.name][column]
+        pks = frame["pk"].iloc[rows_at].tolist()
+        values = frame[column].iloc[rows_at]
+        if anonymizer.name == "clear":
+            if ver is not None:
+                self._record_cleared(ver, table.name, [column], pks)
+            return [self._cleared_value(table.name, column)] * len(rows_at)
+        if ver is not None and anonymizer.name in REPLACING:
+            self._record_originals(ver, table.name, column, pks, values.tolist())
+        ctx = Context(
+            key=self._key(),
+            column=spec,
+            seeds=seeds.iloc[rows_at],
+            own_names=None if names is None else names.iloc[rows_at],
+            options=col.options,
+        )
+        result = anonymizer(values, ctx)
+        if spec.unique:
+            taken = self._collisions(conn, table, table.c[entry.pk], column, result, pks)
+            if taken:
+                result = anonymizer(values, dataclasses.replace(ctx, taken=frozenset(taken)))
+        return result.astype(object).where(result.notna(), None).tolist()
+
+    def _collisions(
+        self, conn: sa.Connection, table: sa.Table, pk_col: sa.Column, column: str, values: pd.Series, pks: list
+    ) -> set[str]:
+        """New values of a unique column that other rows already hold (checked only for this batch's values)."""
+        candidates = values.dropna().unique().tolist()
+        if not candidates:
+            return set()
+        mine = {str(pk) for pk in pks}
+        found = fetch_raw(conn, table, [pk_col.name, column], column, candidates)
+        return {str(v) for pk, v in found if str(pk) not in mine}
+
+    def _own_names(self, conn: sa.Connection, table: str, entry: TableEntry, pks: list[object]) -> pd.Series | None:
+        """The person's name for scrubbing free text: a name column of the row or of its nearest ancestor."""
+        chain = self.config.catalog.parent_chain(self.source, table)
+        for depth, name in enumerate(chain):
+            candidates = [c for c, spec in self.entry(name).columns.items() if spec.category is Category.NAME]
+            if not candidates:
+                continue
+            tables = [self.table(t) for t in chain[: depth + 1]]
+            query = sa.select(tables[0].c[entry.pk], tables[-1].c[candidates[0]]).select_from(tables[0])
+            for child, parent in itertools.pairwise(tables):
+                link = self.entry(child.name).subject
+                query = query.join(parent, child.c[link.foreign_key] == parent.c[self.entry(parent.name).pk])
+            rows = dict(conn.execute(query.where(in_keys(conn, tables[0].c[entry.pk], pks))).all())
+            return pd.Series([rows.get(pk) for pk in pks], dtype=object)
+        return None
+
+    # --- verification material --------------------------------------------------------------------------
+
+    def _held_rows(self, held: dict[str, list], written: list[str], result: ApplyResult) -> HeldRows:
+        """The checksums of held rows: taken now for tables the run does not write, and for the others before
+        their first batch (`written` is in the order of the first batches)."""
+
+        def checksum(table: str, pks: list) -> dict[str, int]:
+            with self.engine.connect() as conn:
+                return self.row_digests(conn, table, pks)
+
+        result.verification.held = {table: checksum(table, held[table]) for table in held if table not in written}
+        keys = {table: held[table] for table in written if table in held}
+        return HeldRows(keys, checksum, first_table=written[0] if written else None)
+
+    def row_digests(self, conn: sa.Connection, table: str, pks: list) -> dict[str, int]:
+        """pk -> keyed digest of the whole row as the driver returns it, for the rows with the given keys."""
+        sa_table = self.table(table)
+        pk = self.entry(table).pk
+        position = list(sa_table.columns.keys()).index(pk)
+        rows = [tuple(row) for row in fetch_raw(conn, sa_table, list(sa_table.columns.keys()), pk, pks)]
+        return digest_map(self._secret, (row[position] for row in rows), rows)
+
+    def value_digests(self, conn: sa.Connection, table: str, column: str, pks: list) -> dict[str, int]:
+        """pk -> keyed digest of the non-null value in `column`, read typed as anonymising reads it, by key."""
+        pk = self.entry(table).pk
+        read = fetch_typed(conn, self.table(table), [pk, column], pk, pks)
+        return digest_map(self._secret, read[pk], read[column])
+
+    # --- recovery ---------------------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Finish batches a killed run left pending: mark them done if the source committed, else re-apply."""
+        with self.control.connect() as conn:
+            pending = (
+                conn.execute(
+                    sa.select(ledger_batches.c.batch_id).where(
+                        ledger_batches.c.source == self.source, ledger_batches.c.status == PENDING
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        if not pending:
+            return 0
+        with self.engine.connect() as conn:
+            committed = set(conn.execute(sa.select(marker.c.batch_id).where(marker.c.batch_id.in_(pending))).scalars())
+        for batch_id in pending:
+            if batch_id not in committed:
+                with self.control.connect() as conn:
+                    rows = conn.execute(sa.select(ledger).where(ledger.c.batch_id == batch_id)).mappings().all()
+                for table, table_rows in _group(rows, "table_name").items():
+                    self.reapply(table, table_rows, batch_id, table_rows[0]["key_id"])
+            with self.control.begin() as conn:
+                conn.execute(ledger_batches.update().where(ledger_batches.c.batch_id == batch_id).values(status=DONE))
+        return len(pending)
+
+    def reapply(self, table: str, rows: list, batch_id: str, key_id: str) -> None:
+        """Re-apply recorded ledger rows of one table under their batch id and with the key they were made
+        with, so every value comes out as it did the first time (recovery after a kill, replay after a restore).
+        """
+        if key_id not in self.keyring.keys:
+            raise KeyError_(
+                f"batch {batch_id} was made with key {key_id!r}, which the keyring lacks; put that key back in "
+                "the key file (keys are only ever added) and try again"
+            )
+        entries = pd.DataFrame(
+            {
+                "pk": [self.typed_pk(table, r["pk"]) for r in rows],
+                "subject": [r["subject"] for r in rows],
+                "action": [r["action"] for r in rows],
+                "fields": [tuple(f for f in r["fields"].split(",") if f) for r in rows],
+            }
+        )
+        self._reapply_key_id = key_id
+        try:
+            self._execute(table, row_operations(entries), batch_id, None)
+        finally:
+            self._reapply_key_id = None
+
+    def typed_pk(self, table: str, pk: str) -> object:
+        """A primary key as the ledger writes it (text) turned back into the column's type."""
+        self.table(table)
+        return int(pk) if self._specs[table][self.entry(table).pk].kind == "integer" else pk
+
+
+def _group(rows: list, key: str) -> dict[str, list]:
+    grouped: dict[str, list] = defaultdict(list)
+    for row in rows:
+        grouped[row[key]].append(row)
+    return grouped

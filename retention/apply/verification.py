@@ -1,0 +1,53 @@
+"""The check after apply: planned rows gone or changed, held rows unchanged, proven by keyed digests only."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from retention.apply.applier import SourceApplier
+from retention.apply.result import ApplyResult
+from retention.storage.bulk import (
+    MAX_PARAMS,
+    chunks,
+    in_keys,
+)
+
+
+def _count(conn: sa.Connection, pk_col: sa.Column, pks: list, *conditions: sa.ColumnElement[bool]) -> int:
+    """Rows among the given keys that meet the conditions."""
+    return sum(
+        conn.execute(sa.select(sa.func.count()).where(in_keys(conn, pk_col, chunk), *conditions)).scalar_one()
+        for chunk in chunks(pks, MAX_PARAMS)
+    )
+
+
+def verify(applier: SourceApplier, result: ApplyResult) -> list[str]:
+    """Problems found after apply (empty when everything is as planned); messages hold no values."""
+    problems: list[str] = []
+    ver = result.verification
+    with applier.engine.connect() as conn:
+        for table, pks in ver.deleted.items():
+            left = _count(conn, applier.table(table).c[applier.entry(table).pk], pks)
+            if left:
+                problems.append(f"{applier.source}.{table}: {left} rows planned for deletion are still there")
+        for table, fields in ver.cleared.items():
+            sa_table = applier.table(table)
+            pk_col = sa_table.c[applier.entry(table).pk]
+            for f, pks in fields.items():
+                expected = applier._cleared_value(table, f)
+                condition = sa_table.c[f].is_not(None) if expected is None else sa_table.c[f] != expected
+                bad = _count(conn, pk_col, pks, condition)
+                if bad:
+                    problems.append(f"{applier.source}.{table}.{f}: {bad} rows planned to be cleared are not")
+        for table, fields in ver.originals.items():
+            for f, own in fields.items():
+                now = applier.value_digests(conn, table, f, [applier.typed_pk(table, pk) for pk in own])
+                kept = sum(1 for pk, digest in now.items() if own[pk] == digest)
+                if kept:
+                    problems.append(f"{applier.source}.{table}.{f}: {kept} changed rows still hold their value")
+        for table, digests in ver.held.items():
+            now = applier.row_digests(conn, table, [applier.typed_pk(table, pk) for pk in digests])
+            changed = sum(1 for pk, d in digests.items() if now.get(pk) != d)
+            if changed:
+                problems.append(f"{applier.source}.{table}: {changed} held rows changed during apply")
+    return problems

@@ -1,0 +1,1 @@
+"""The estate's configuration: catalog, policy, request settings, keys and paths, loaded and checked."""

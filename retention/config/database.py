@@ -1,0 +1,166 @@
+"""The catalog checked against the real databases by reflection, and what reflection tells anonymisers."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+import anonymizers
+from retention.config.loading import EstateConfig
+from retention.config.problems import Problem, suggest
+
+MARKER_TABLE = "retention_applied_batches"  # written by the apply step; see retention.applying
+
+
+_KIND_OF_TYPE: list[tuple[type, str]] = [
+    (sa.Boolean, "boolean"),
+    (sa.DateTime, "datetime"),
+    (sa.Date, "date"),
+    (sa.Text, "text"),
+    (sa.String, "string"),
+    (sa.Integer, "integer"),
+    (sa.Numeric, "decimal"),
+]
+
+
+def column_kind(column_type: sa.types.TypeEngine) -> str:
+    for sa_type, kind in _KIND_OF_TYPE:
+        if isinstance(column_type, sa_type):
+            if kind == "string" and getattr(column_type, "length", None) is None:
+                return "text"
+            return kind
+    return "other"
+
+
+def column_specs(table: sa.Table) -> dict[str, anonymizers.ColumnSpec]:
+    """What an anonymiser must respect in each column: kind, length, nullability, uniqueness."""
+    unique = {
+        next(iter(c.columns)).name
+        for c in table.constraints
+        if isinstance(c, sa.UniqueConstraint | sa.PrimaryKeyConstraint) and len(c.columns) == 1
+    }
+    unique |= {next(iter(i.columns)).name for i in table.indexes if i.unique and len(i.columns) == 1}
+    return {
+        c.name: anonymizers.ColumnSpec(
+            max_length=getattr(c.type, "length", None),
+            nullable=bool(c.nullable),
+            unique=c.name in unique,
+            kind=k if (k := column_kind(c.type)) != "other" else "string",
+        )
+        for c in table.columns
+    }
+
+
+def check_against_database(
+    config: EstateConfig, source: str, engine: sa.Engine, *, key_id: str | None = None
+) -> tuple[list[Problem], list[Problem]]:
+    """Reflect one source and compare; returns (problems, warnings). Warnings list unclassified columns.
+
+    With the active key id, token lengths are checked exactly (the id is part of every token)."""
+    cfile = config.catalog_file
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    inspector = sa.inspect(engine)
+    existing = set(inspector.get_table_names())
+    src = config.catalog.sources[source]
+    for table, entry in src.tables.items():
+        where = f"sources.{source}.tables.{table}"
+        if table not in existing:
+            problems.append(
+                Problem(
+                    cfile,
+                    where,
+                    f"table {table!r} does not exist in the {source} database",
+                    suggest(table, existing),
+                )
+            )
+            continue
+        columns = {c["name"]: c for c in inspector.get_columns(table)}
+        db_pk = inspector.get_pk_constraint(table).get("constrained_columns") or []
+
+        def need(column: str, entry_name: str, kinds: set[str] | None = None, *, _cols=columns, _where=where) -> None:
+            if column not in _cols:
+                problems.append(
+                    Problem(
+                        cfile,
+                        f"{_where}.{entry_name}",
+                        f"column {column!r} does not exist in table {_where.rsplit('.', 1)[-1]!r}",
+                        suggest(column, _cols),
+                    )
+                )
+            elif kinds is not None and column_kind(_cols[column]["type"]) not in kinds:
+                problems.append(
+                    Problem(
+                        cfile,
+                        f"{_where}.{entry_name}",
+                        f"column {column!r} has type {_cols[column]['type']}, not a date or timestamp",
+                        "name a DATE or TIMESTAMP column here",
+                    )
+                )
+
+        dated = {"date", "datetime"}
+        for column in entry.primary_key:
+            need(column, "primary_key")
+        if entry.primary_key != db_pk and all(c in columns for c in entry.primary_key):
+            problems.append(
+                Problem(
+                    cfile,
+                    f"{where}.primary_key",
+                    f"the database's primary key of {table!r} is {db_pk or 'missing'}, not {entry.primary_key}",
+                    f"set primary_key to {db_pk}" if db_pk else "add a primary key to the table first",
+                )
+            )
+        for kind, column in entry.subject.identifiers.items():
+            need(column, f"subject.identifiers.{kind.value}")
+        if entry.subject.foreign_key:
+            need(entry.subject.foreign_key, "subject.foreign_key")
+        for i, column in enumerate(entry.interactions):
+            need(column, f"interactions[{i}]", dated)
+        if entry.record_date:
+            need(entry.record_date, "record_date", dated)
+        for event, column in entry.events.items():
+            need(column, f"events.{event}", dated)
+        for column in entry.not_personal:
+            need(column, "not_personal")
+        specs = column_specs(sa.Table(table, sa.MetaData(), autoload_with=engine))
+        for name, col in entry.columns.items():
+            if name not in columns:
+                need(name, f"columns.{name}")
+                continue
+            anonymizer = anonymizers.REGISTRY.get(col.anonymizer)
+            if anonymizer is None:
+                continue
+            try:
+                anonymizer.check(specs[name], col.options, key_id=key_id)
+            except ValueError as exc:
+                kind = specs[name].kind
+                fitting = sorted(n for n, a in anonymizers.REGISTRY.items() if kind in a.kinds)
+                problems.append(
+                    Problem(
+                        cfile,
+                        f"{where}.columns.{name}",
+                        f"anonymizer {col.anonymizer!r} does not fit column {name!r} ({columns[name]['type']}): {exc}",
+                        f"use one that accepts {kind} columns ({', '.join(fitting)}) or adjust its options",
+                    )
+                )
+        known = {
+            *entry.primary_key,
+            *entry.columns,
+            *entry.not_personal,
+            *entry.timestamp_columns(),
+            *([entry.subject.foreign_key] if entry.subject.foreign_key else []),
+        }
+        for column in columns:
+            if column not in known:
+                warnings.append(
+                    Problem(
+                        cfile,
+                        f"{where}",
+                        f"column {column!r} is not classified",
+                        "list it under 'columns' (personal data) or 'not_personal'",
+                    )
+                )
+    for table in sorted(existing - set(src.tables) - {MARKER_TABLE}):
+        warnings.append(
+            Problem(cfile, f"sources.{source}", f"table {table!r} in the database is not in the catalog", "add it")
+        )
+    return problems, warnings

@@ -1,0 +1,1 @@
+"""The daily run's steps up to the plan: snapshot, subject index, tagging, planning."""

@@ -1,0 +1,192 @@
+"""The subject index: one subject per person across the estate, and each subject's last interaction.
+
+Rows that share any identifier token (e-mail, phone, customer number) are one person; rows without
+identifiers belong to the person of their parent row. Connected components of the row-token graph give the
+groups; each group's subject key is keyed from its smallest token, so it stays the same across runs and days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from anonymizers.keys import Key
+from retention.config.catalog import Catalog, TableEntry, TableId
+from retention.daily.snapshot import SourceSnapshot, TableSnapshot
+from retention.rules.identity import subject_key
+
+
+@dataclass(frozen=True)
+class SubjectIndex:
+    """`rows[(source, table)]` is a Series pk -> subject key; `subjects` has subject, last_interaction, sources."""
+
+    rows: dict[TableId, pd.Series]
+    subjects: pd.DataFrame
+    tokens: dict[str, str] = field(default_factory=dict, repr=False)  # identifier token -> subject key
+
+    def subject_of(self, source: str, table: str) -> pd.Series:
+        return self.rows[(source, table)]
+
+    @property
+    def last_interaction(self) -> pd.Series:
+        return self.subjects.set_index("subject")["last_interaction"]
+
+
+def interaction_moments(snap: TableSnapshot, columns: list[str]) -> pd.Series:
+    """The latest interaction timestamp of each row; a date-only column counts until the end of its day."""
+    if not columns:
+        return pd.Series(pd.NaT, index=snap.frame.index, dtype="datetime64[us, UTC]")
+    stamps = pd.concat(
+        [snap.frame[c] + pd.Timedelta(days=1) if c in snap.date_only else snap.frame[c] for c in columns], axis=1
+    )
+    return stamps.max(axis=1).astype("datetime64[us, UTC]")
+
+
+KNOWN = "!"  # sorts before every identifier token, so a known subject anchors its group
+
+
+def _with_known(frame: pd.DataFrame, entry: TableEntry, known: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows the ledger already acted on keep the subject recorded then: their replaced identifiers no longer
+    count (a surrogate must not link anyone), and the recorded subject becomes one more token of the row."""
+    frame = frame.assign(**{"id:known": None})
+    if known is None or known.empty:
+        return frame
+    by_pk = known.set_index("pk")
+    pks = frame["pk"].astype(str)
+    hit = pks.isin(by_pk.index).to_numpy()
+    if not hit.any():
+        return frame
+    frame = frame.copy()
+    rows = by_pk.loc[pks[hit]]
+    frame.loc[hit, "id:known"] = (KNOWN + rows["subject"]).to_numpy()
+    for kind, column in entry.subject.identifiers.items():
+        replaced = rows["fields"].map(lambda fields, c=column: c in fields).to_numpy()
+        target = np.flatnonzero(hit)[replaced]
+        frame.loc[frame.index[target], f"id:{kind.value}"] = None
+    return frame
+
+
+def _identifier_groups(
+    catalog: Catalog,
+    snapshots: Mapping[str, SourceSnapshot],
+    key: Key,
+    known: Mapping[TableId, pd.DataFrame],
+    token_subjects: Mapping[str, str],
+) -> tuple[dict[TableId, pd.Series], dict[str, str]]:
+    """Subject keys of every row of the tables that carry identifiers, and each token's subject key.
+
+    A token an earlier run saw is tied to the subject it had then, so a person keeps their key when the row
+    that gave the group its smallest token is deleted.
+    """
+    tables: list[tuple[TableId, pd.DataFrame, list[str]]] = []
+    for source, table, entry in catalog.tables():
+        if entry.subject.identifiers:
+            frame = _with_known(snapshots[source][table].frame, entry, known.get((source, table)))
+            cols = [f"id:{k.value}" for k in entry.subject.identifiers] + ["id:known"]
+            tables.append(((source, table), frame, cols))
+    offsets = np.cumsum([0] + [len(f) for _, f, _ in tables])
+    n_rows = int(offsets[-1])
+    row_ids, tokens = [], []
+    for (_, frame, cols), offset in zip(tables, offsets, strict=False):
+        for col in cols:
+            present = frame[col].notna().to_numpy()
+            row_ids.append(np.flatnonzero(present) + offset)
+            tokens.append(frame[col].to_numpy()[present])
+    row_arr = np.concatenate(row_ids) if row_ids else np.array([], dtype=np.int64)
+    token_arr = np.concatenate(tokens) if tokens else np.array([], dtype=object)
+    codes, uniques = pd.factorize(token_arr)
+    uniq = np.asarray(uniques, dtype=object)
+    linked = [(i, KNOWN + token_subjects[u]) for i, u in enumerate(uniq.tolist()) if u in token_subjects]
+    all_codes, all_names = pd.factorize(np.concatenate([uniq, np.array([n for _, n in linked], dtype=object)]))
+    sources = np.concatenate([row_arr, n_rows + np.array([i for i, _ in linked], dtype=np.int64)])
+    targets = np.concatenate([n_rows + codes, n_rows + all_codes[len(uniq) :]])
+    n = n_rows + len(all_names)
+    graph = coo_matrix((np.ones(len(sources), dtype=np.int8), (sources, targets)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    # anchor of a component: its smallest token (a known subject first); rows without tokens anchor on themselves
+    token_labels = labels[n_rows:]
+    names = pd.Series(np.asarray(all_names, dtype=object))
+    smallest = pd.DataFrame({"label": token_labels, "name": names}).sort_values(["label", "name"])
+    smallest = smallest.drop_duplicates("label")  # sorting beats a per-group min over strings by far
+    anchors = pd.Series(smallest["name"].to_numpy(), index=smallest["label"].to_numpy())
+    row_labels = labels[:n_rows]
+    result: dict[TableId, pd.Series] = {}
+    subject_cache: dict[str, str] = {}
+    for (table_id, frame, _), offset in zip(tables, offsets, strict=False):
+        labels_here = row_labels[offset : offset + len(frame)]
+        anchor = pd.Series(labels_here).map(anchors).astype(object)
+        own = anchor.isna()
+        if own.any():
+            anchor[own] = [f"row:{table_id[0]}.{table_id[1]}:{pk}" for pk in frame["pk"].to_numpy()[own.to_numpy()]]
+        for a in anchor.unique():
+            if a not in subject_cache:
+                subject_cache[a] = a[len(KNOWN) :] if a.startswith(KNOWN) else subject_key(key, a)
+        keys = anchor.map(subject_cache).to_numpy()
+        result[table_id] = pd.Series(keys, index=frame["pk"].to_numpy(), dtype=object, name="subject")
+    component_anchor = pd.Series(token_labels[: len(uniq)]).map(anchors)
+    for a in component_anchor.unique():
+        if a not in subject_cache:
+            subject_cache[a] = a[len(KNOWN) :] if a.startswith(KNOWN) else subject_key(key, a)
+    tokens = {
+        t: subject_cache[a]
+        for t, a in zip(uniq.tolist(), component_anchor.tolist(), strict=True)
+        if not t.startswith(KNOWN)
+    }
+    return result, tokens
+
+
+def build_subject_index(
+    catalog: Catalog,
+    snapshots: Mapping[str, SourceSnapshot],
+    key: Key,
+    known: Mapping[TableId, pd.DataFrame] | None = None,
+    remembered: pd.Series | None = None,
+    token_subjects: Mapping[str, str] | None = None,
+) -> SubjectIndex:
+    """`known[(source, table)]` (pk as text, subject, fields) lists rows the ledger changed; see `_with_known`.
+    `remembered` holds each subject's latest interaction seen by earlier runs, which still counts."""
+    rows, tokens = _identifier_groups(catalog, snapshots, key, known or {}, token_subjects or {})
+    pending = [(s, t) for s, t, e in catalog.tables() if not e.subject.identifiers]
+    while pending:
+        progressed = False
+        for table_id in list(pending):
+            source, table = table_id
+            parent = (source, catalog.table(source, table).subject.parent)
+            if parent not in rows:
+                continue
+            frame = snapshots[source][table].frame
+            subjects = pd.Series(rows[parent].reindex(frame["fk"].to_numpy()).to_numpy(), dtype=object)
+            orphan = subjects.isna()
+            if orphan.any():
+                subjects[orphan] = [
+                    subject_key(key, f"row:{source}.{table}:{pk}") for pk in frame.loc[orphan, "pk"].to_numpy()
+                ]
+            rows[table_id] = pd.Series(subjects.to_numpy(), index=frame["pk"].to_numpy(), dtype=object, name="subject")
+            pending.remove(table_id)
+            progressed = True
+        if not progressed:
+            raise ValueError(f"parent links cannot be resolved for {pending}; check the catalog's parent entries")
+
+    moments = []
+    for source, table, entry in catalog.tables():
+        snap = snapshots[source][table]
+        last = interaction_moments(snap, entry.interactions)
+        moments.append(
+            pd.DataFrame({"subject": rows[(source, table)].to_numpy(), "moment": last.array, "source": source})
+        )
+    everything = pd.concat(moments, ignore_index=True)
+    subjects = everything.groupby("subject", sort=True).agg(
+        last_interaction=("moment", "max"), sources=("source", "nunique")
+    )
+    subjects["last_interaction"] = subjects["last_interaction"].astype("datetime64[us, UTC]")
+    if remembered is not None and len(remembered):
+        earlier = remembered.reindex(subjects.index)
+        subjects["last_interaction"] = subjects["last_interaction"].where(
+            earlier.isna() | (subjects["last_interaction"] >= earlier), earlier
+        )
+    return SubjectIndex(rows, subjects.reset_index(), tokens)

@@ -1,0 +1,116 @@
+"""Tagged records: every row with its subject, purposes, the deadline of each purpose, and why it may lack one.
+
+Deadlines depend only on the data and the policy, not on the as-of day, so one tagging serves every day's
+plan. A row whose clock has no usable date gets no deadline and is reported, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from retention.config.catalog import Catalog, TableId
+from retention.config.policy import Clock, Policy
+from retention.daily.snapshot import SourceSnapshot, TableSnapshot
+from retention.daily.subjects import SubjectIndex, interaction_moments
+from retention.rules.calendar import UTC_DTYPE, add_period, as_utc, end_of_financial_year, end_of_local_day
+
+
+@dataclass(frozen=True)
+class TaggedTable:
+    """`frame`: pk, subject, last_interaction, record, event:<name>, deadline:<purpose>, undated:<purpose>,
+    waiting:<purpose> (event not yet happened), has:<column>, ref:<column>."""
+
+    frame: pd.DataFrame
+    purposes: tuple[str, ...]
+    refs: dict[str, str]
+
+
+Tagged = dict[TableId, TaggedTable]
+
+
+def _moment(snap: TableSnapshot, column: str, tz) -> pd.Series:
+    """A date-only value means its whole day, so the purpose lasts until that day is over."""
+    values = snap.frame[column]
+    return end_of_local_day(values, tz) if column in snap.date_only else values.astype(UTC_DTYPE)
+
+
+def _events(
+    catalog: Catalog,
+    snapshots: Mapping[str, SourceSnapshot],
+    source: str,
+    table: str,
+    tz,
+    memo: dict[TableId, pd.DataFrame],
+) -> pd.DataFrame:
+    """Event moments per row, own events first, then those inherited from the parent row (indexed by pk)."""
+    if (source, table) in memo:
+        return memo[(source, table)]
+    entry = catalog.table(source, table)
+    snap = snapshots[source][table]
+    frame = pd.DataFrame(index=snap.frame["pk"].to_numpy())
+    for event, column in entry.events.items():
+        frame[event] = _moment(snap, column, tz).array
+    parent = entry.subject.parent
+    if parent is not None:
+        inherited = _events(catalog, snapshots, source, parent, tz, memo)
+        for event in inherited.columns:
+            if event not in frame.columns:
+                frame[event] = inherited[event].reindex(snap.frame["fk"].to_numpy()).pipe(as_utc).array
+    memo[(source, table)] = frame
+    return frame
+
+
+def tag_records(
+    catalog: Catalog, policy: Policy, snapshots: Mapping[str, SourceSnapshot], index: SubjectIndex
+) -> Tagged:
+    tz = policy.timezone
+    fy_month, fy_day = policy.fy_end_month_day
+    last_by_subject = index.last_interaction
+    memo: dict[TableId, pd.DataFrame] = {}
+    tagged: Tagged = {}
+    for source, table, entry in catalog.tables():
+        snap = snapshots[source][table]
+        raw = snap.frame
+        out = pd.DataFrame({"pk": raw["pk"].to_numpy()})
+        out["subject"] = index.subject_of(source, table).to_numpy()
+        out["last_interaction"] = as_utc(pd.Series(last_by_subject.reindex(out["subject"].to_numpy()).array))
+        # a row's own interactions count even if the subject index were built without them
+        own = interaction_moments(snap, entry.interactions).array
+        out["last_interaction"] = pd.concat([out["last_interaction"], pd.Series(own, dtype=UTC_DTYPE)], axis=1).max(
+            axis=1
+        )
+        record_raw = (
+            raw[entry.record_date] if entry.record_date else pd.Series(pd.NaT, index=raw.index, dtype=UTC_DTYPE)
+        )
+        out["record"] = (_moment(snap, entry.record_date, tz) if entry.record_date else record_raw).pipe(as_utc).array
+        events = _events(catalog, snapshots, source, table, tz, memo)
+        for event in events.columns:
+            out[f"event:{event}"] = events[event].pipe(as_utc).array
+        for name in entry.purposes:
+            purpose = policy.purposes[name]
+            waiting = pd.Series(False, index=out.index)
+            if purpose.clock is Clock.LAST_INTERACTION:
+                start = out["last_interaction"]
+            elif purpose.clock is Clock.RECORD_DATE:
+                start = out["record"]
+            elif purpose.clock is Clock.END_OF_FINANCIAL_YEAR:
+                start = end_of_financial_year(as_utc(record_raw).reset_index(drop=True), fy_month, fy_day, tz)
+            else:
+                start = out[f"event:{purpose.event}"]
+                waiting = start.isna()
+            deadline = add_period(as_utc(start), purpose.period, tz)
+            if purpose.or_at_event and f"event:{purpose.or_at_event}" in out.columns:
+                early = out[f"event:{purpose.or_at_event}"]
+                deadline = deadline.where(early.isna() | (deadline <= early), early)
+                waiting = waiting & early.isna()
+            out[f"deadline:{name}"] = deadline.pipe(as_utc).array
+            out[f"waiting:{name}"] = waiting.to_numpy()
+            out[f"undated:{name}"] = (deadline.isna() & ~waiting).to_numpy()
+        for column in raw.columns:
+            if column.startswith(("has:", "ref:")) or column == "fk":
+                out[column] = raw[column].to_numpy()
+        tagged[(source, table)] = TaggedTable(out, tuple(entry.purposes), dict(snap.refs))
+    return tagged

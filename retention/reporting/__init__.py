@@ -1,0 +1,1 @@
+"""What people read: the compliance report, renderings of a plan, failure alerts."""

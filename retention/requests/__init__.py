@@ -1,0 +1,1 @@
+"""Subject requests: the register, finding the person, one module per kind of request, receipts, replay."""

@@ -1,0 +1,246 @@
+"""Access and portability (GDPR Art 15 and 20): everything the estate holds about one person, as JSON plus one
+CSV per table in a zip, with each row's purposes, legal basis and how long it is kept, and the recipients.
+
+The export is the one place where the engine writes personal values on purpose, for the person, so it is
+written owner-only under `var/exports` and removed after the configured number of days. Password hashes are
+withheld: they help nobody and would help an attacker.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import zipfile
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import sqlalchemy as sa
+
+from retention.config.catalog import Category, TableId
+from retention.config.loading import EstateConfig
+from retention.config.requests import RequestSettings
+from retention.config.settings import var_dir
+from retention.requests.view import EstateView
+from retention.rules.holds import HOLD_BOOKKEEPING, HOLD_LEGAL_CLAIM, HOLD_RESTRICTION, Holds
+from retention.storage.engines import Estate
+
+WITHHELD = "(withheld for security)"
+
+
+EXPORT_PREFIX = "request-"
+
+
+def exports_dir() -> Path:
+    return var_dir() / "exports"
+
+
+@dataclass(frozen=True)
+class Export:
+    path: Path
+    tables: dict[TableId, int]
+    expires: dt.date
+
+    @property
+    def rows(self) -> int:
+        return sum(self.tables.values())
+
+    def receipt(self) -> dict[str, object]:
+        """For the receipt: the file's name under var/ (not this machine's path), size and expiry."""
+        return {"file": f"exports/{self.path.name}", "rows": self.rows, "removed on": self.expires.isoformat()}
+
+    def table_counts(self) -> list[dict[str, object]]:
+        return [
+            {
+                "source": s,
+                "table": t,
+                "rows_found": n,
+                "deleted": 0,
+                "pseudonymised": 0,
+                "fields_changed": [],
+                "kept": [],
+                "unchanged": [],
+                "notes": ["exported"],
+            }
+            for (s, t), n in self.tables.items()
+        ]
+
+
+def plain_value(value: object) -> object:
+    """A JSON- and CSV-friendly form of a database value."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return str(value)
+
+
+def _last_day(deadline: object, tz: ZoneInfo) -> str | None:
+    if deadline is None or pd.isna(deadline):
+        return None
+    return (pd.Timestamp(deadline) - pd.Timedelta(microseconds=1)).tz_convert(tz).date().isoformat()
+
+
+def write_export(
+    config: EstateConfig,
+    estate: Estate,
+    view: EstateView,
+    subjects: Collection[str],
+    request_id: int,
+    settings: RequestSettings,
+    recipients: list[dict[str, object]],
+    *,
+    now: dt.datetime,
+    holds: Holds,
+) -> Export:
+    """Read every row of the subjects (by primary key, parameterised) and write the zip."""
+    catalog, policy = config.catalog, config.policy
+    tz = policy.timezone
+    now_ts = pd.Timestamp(now).tz_convert("UTC")
+    hold_tables = {tuple(t.split(".", 1)) for t in policy.bookkeeping_hold.tables}
+    bookkeeping = policy.bookkeeping_hold.purpose
+    tables: dict[str, dict[str, object]] = {}
+    csvs: dict[str, str] = {}
+    counts: dict[TableId, int] = {}
+    for tid in view.tagged:
+        source, table = tid
+        tagged = view.rows_of(tid, subjects)
+        if tagged.empty:
+            continue
+        entry = catalog.table(source, table)
+        sa_table = sa.Table(table, sa.MetaData(), autoload_with=estate.sources[source])
+        pk_col = sa_table.c[entry.pk]
+        withheld = {c for c, spec in entry.columns.items() if spec.category is Category.CREDENTIAL}
+        pks = tagged["pk"].tolist()
+        data: dict[object, dict[str, object]] = {}
+        with estate.sources[source].connect() as conn:
+            for start in range(0, len(pks), 1000):
+                query = sa.select(sa_table).where(pk_col.in_(pks[start : start + 1000])).order_by(pk_col)
+                for row in conn.execute(query).mappings():
+                    data[row[entry.pk]] = {
+                        c: (WITHHELD if c in withheld and row[c] is not None else plain_value(row[c])) for c in row
+                    }
+        records = []
+        for info in tagged.sort_values("pk").to_dict("records"):
+            if info["pk"] not in data:
+                continue  # deleted between the snapshot and now
+            held = None
+            deadline = info.get(f"deadline:{bookkeeping}")
+            if tid in hold_tables and bookkeeping in entry.purposes and (pd.isna(deadline) or deadline > now_ts):
+                held = HOLD_BOOKKEEPING
+            elif info["subject"] in holds.legal_claim:
+                held = HOLD_LEGAL_CLAIM
+            elif info["subject"] in holds.restricted:
+                held = HOLD_RESTRICTION
+            kept_until = {}
+            for p in entry.purposes:
+                if info.get(f"waiting:{p}"):
+                    kept_until[p] = f"until {policy.purposes[p].event} happens, then {policy.purposes[p].period}"
+                else:
+                    kept_until[p] = _last_day(info.get(f"deadline:{p}"), tz) or "no usable date"
+            records.append(
+                {
+                    "data": data[info["pk"]],
+                    "purposes": list(entry.purposes),
+                    "legal_basis": {p: policy.purposes[p].legal_basis for p in entry.purposes},
+                    "kept_until": kept_until,
+                    "held": held,
+                }
+            )
+        name = f"{source}.{table}"
+        tables[name] = {"rows": records}
+        csvs[name] = _csv(records)
+        counts[tid] = len(records)
+    document = {
+        "request": request_id,
+        "created_at": now_ts.tz_convert(tz).isoformat(timespec="seconds"),
+        "about": "Everything our databases hold about you, with why we keep each record, on which legal basis "
+        "and until when (GDPR Art 15 and 20).",
+        "tables": tables,
+        "recipients": recipients,
+        "retention_schedule": {
+            name: {
+                "data": p.data,
+                "legal_basis": p.legal_basis,
+                "kept": f"{p.period} from {p.event or p.clock.value.replace('_', ' ')}",
+                "at_expiry": p.action.value,
+                "reason": p.reason,
+            }
+            for name, p in policy.purposes.items()
+        },
+    }
+    expires = (now_ts.tz_convert(tz) + pd.Timedelta(days=settings.export_keep_days)).date()
+    path = _write_zip(request_id, now_ts.tz_convert(tz), document, csvs)
+    return Export(path, counts, expires)
+
+
+def _csv(records: list[dict[str, object]]) -> str:
+    buffer = io.StringIO()
+    columns = list(records[0]["data"]) if records else []  # type: ignore[arg-type]
+    writer = csv.writer(buffer)
+    writer.writerow([*columns, "purposes", "legal_basis", "kept_until", "held"])
+    for r in records:
+        data: Mapping[str, object] = r["data"]  # type: ignore[assignment]
+        writer.writerow(
+            [
+                *("" if data[c] is None else data[c] for c in columns),
+                "; ".join(r["purposes"]),  # type: ignore[arg-type]
+                " | ".join(f"{p}: {b}" for p, b in r["legal_basis"].items()),  # type: ignore[union-attr]
+                "; ".join(f"{p}: {u}" for p, u in r["kept_until"].items()),  # type: ignore[union-attr]
+                r["held"] or "",
+            ]
+        )
+    return buffer.getvalue()
+
+
+README = """This archive holds a copy of the personal data we keep about you.
+
+export.json   everything, machine-readable (GDPR Art 20), with each record's purposes, legal basis and
+              the date until which it is kept, the recipients your data was shared with, and our retention
+              schedule
+<table>.csv   the same records, one file per table
+
+Password hashes are withheld for your security.
+"""
+
+
+def _write_zip(request_id: int, moment: pd.Timestamp, document: dict[str, object], csvs: Mapping[str, str]) -> Path:
+    """Owner-only folder and file; written under a temporary name and renamed, so no half file is ever seen."""
+    folder = exports_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    name = f"{EXPORT_PREFIX}{request_id}-{moment.strftime('%Y%m%dT%H%M%S')}.zip"
+    path = folder / name
+    tmp = folder / f".{name}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("README.txt", README)
+        archive.writestr("export.json", json.dumps(document, ensure_ascii=False, indent=2))
+        for table, text in csvs.items():
+            archive.writestr(f"{table}.csv", text)
+    os.replace(tmp, path)
+    return path
+
+
+def purge_exports(settings: RequestSettings, now: dt.datetime | None = None) -> int:
+    """Remove exports older than the configured number of days; returns how many were removed."""
+    folder = exports_dir()
+    if not folder.exists():
+        return 0
+    limit = (now or dt.datetime.now(dt.UTC)).timestamp() - settings.export_keep_days * 86_400
+    removed = 0
+    for path in folder.glob(f"{EXPORT_PREFIX}*.zip"):
+        if path.stat().st_mtime < limit:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -1,0 +1,288 @@
+"""The plan for one person: what an erasure or objection changes, table by table, and why the rest is kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from retention.apply.applier import ApplyResult, SourceApplier
+from retention.apply.verification import verify
+from retention.config.catalog import TableId
+from retention.config.keys import Keyring
+from retention.config.loading import EstateConfig
+from retention.config.policy import Action
+from retention.config.requests import RequestSettings
+from retention.daily.planning import PLAN_COLUMNS, Plan, children_first
+from retention.daily.tagging import Tagged
+from retention.requests.model import RequestKind
+from retention.requests.view import EstateView, Progress
+from retention.rules.holds import HOLD_BOOKKEEPING, HOLD_LEGAL_CLAIM, HOLD_WHY, Holds
+from retention.storage.engines import Estate
+
+ERASURE_PURPOSE = "request:erasure"
+
+
+OBJECTION_PURPOSE = "request:marketing_objection"
+
+
+SUPPRESSION_PURPOSE = "suppression:marketing"
+
+
+NO_PERSONAL_COLUMNS = "no personal data in its own columns; it is linked only to pseudonymised rows"
+
+
+ALREADY_DONE = "already pseudonymised or empty"
+
+
+NO_MARKETING_COLUMNS = "none of its columns serves only marketing"
+
+
+@dataclass
+class TableDecision:
+    """What the request does to one table of the person (counts and field names, never values)."""
+
+    source: str
+    table: str
+    rows_found: int = 0
+    delete: int = 0
+    pseudonymise: int = 0
+    fields: set[str] = field(default_factory=set)
+    kept: dict[str, dict[str, object]] = field(default_factory=dict)  # reason -> rows, until, why
+    unchanged: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    notes: set[str] = field(default_factory=set)
+
+    def keep(self, reason: str, rows: int, until: dt.date | None, why: str) -> None:
+        entry = self.kept.setdefault(reason, {"rows": 0, "until": None, "why": why})
+        entry["rows"] = int(entry["rows"]) + rows
+        if until is not None and (entry["until"] is None or until.isoformat() > str(entry["until"])):
+            entry["until"] = until.isoformat()
+
+
+@dataclass
+class PersonPlan:
+    plan: Plan
+    decisions: dict[TableId, TableDecision]
+
+
+def _last_day(deadline: pd.Timestamp, tz: ZoneInfo) -> dt.date | None:
+    """A deadline is the first instant after the period; the last day kept is the day before it."""
+    if pd.isna(deadline):
+        return None
+    return (deadline - pd.Timedelta(microseconds=1)).tz_convert(tz).date()
+
+
+@dataclass(frozen=True)
+class Label:
+    """How the ledger names the actions of a request: purpose, rule and legal basis."""
+
+    purpose: str
+    rule: str
+    legal_basis: str
+
+
+def request_label(kind: RequestKind, request_id: int) -> Label:
+    if kind is RequestKind.ERASURE:
+        return Label(ERASURE_PURPOSE, f"erasure request #{request_id} (Art 17)", "GDPR Art 17(1)")
+    return Label(
+        OBJECTION_PURPOSE,
+        f"marketing objection #{request_id} (Art 21(3))",
+        "GDPR Art 21(2)-(3): objection to direct marketing and profiling",
+    )
+
+
+SUPPRESSION_LABEL = Label(
+    SUPPRESSION_PURPOSE,
+    "marketing suppression list (objections under Art 21(3))",
+    "GDPR Art 21(3): no further processing for direct marketing",
+)
+
+
+def plan_for_person(
+    config: EstateConfig,
+    view: EstateView,
+    subjects: Collection[str],
+    kind: RequestKind,
+    *,
+    label: Label,
+    now: dt.datetime,
+    holds: Holds,
+    done: Mapping[TableId, Collection[tuple[object, str]]],
+    known: Mapping[TableId, pd.DataFrame],
+    settings: RequestSettings,
+    skip: Mapping[TableId, Collection[object]] | None = None,
+) -> PersonPlan:
+    """The erasure or objection plan of the given subjects, with the reasons for everything kept.
+
+    `skip` lists rows (by pk) that another plan already deletes, e.g. the daily plan for the suppression step.
+    """
+    catalog, policy = config.catalog, config.policy
+    tz = policy.timezone
+    now_ts = pd.Timestamp(now).tz_convert("UTC")
+    hold_tables = {tuple(t.split(".", 1)) for t in policy.bookkeeping_hold.tables}
+    bookkeeping = policy.bookkeeping_hold.purpose
+    marketing = set(settings.marketing_purposes)
+    purpose, rule, basis = label.purpose, label.rule, label.legal_basis
+    plan = Plan(now_ts.tz_convert(tz).date(), {})
+    decisions: dict[TableId, TableDecision] = {}
+    staying: dict[TableId, set[object]] = {}  # rows of each table that stay (for the reference check)
+    deleting: dict[TableId, set[object]] = {}
+    for tid in children_first(view.tagged, list(view.tagged)):
+        source, table = tid
+        entry = catalog.table(source, table)
+        purposes = list(entry.purposes)
+        frame = view.tagged[tid].frame
+        rows = frame[frame["subject"].isin(list(subjects))]
+        if skip and skip.get(tid):
+            rows = rows[~rows["pk"].isin(list(skip[tid]))]
+        deleting[tid] = set()
+        if kind is RequestKind.MARKETING_OBJECTION:
+            if not marketing & set(purposes):
+                continue
+            delete_table = set(purposes) <= marketing
+            other = set().union(*(entry.columns_needed_by(p) for p in purposes if p not in marketing))
+            fields = [c for c in entry.columns if c not in other]
+            action = Action.CLEAR
+        else:
+            delete_table = all(policy.purposes[p].action is Action.DELETE for p in purposes)
+            fields = list(entry.columns)
+            action = Action.PSEUDONYMISE
+        if rows.empty:
+            continue
+        decision = decisions.setdefault(tid, TableDecision(source, table, rows_found=len(rows)))
+        held = pd.Series("", index=rows.index, dtype=object)
+        if tid in hold_tables and bookkeeping in purposes:
+            live = rows[f"deadline:{bookkeeping}"]
+            held[live.isna() | (live > now_ts)] = HOLD_BOOKKEEPING
+        held[(held == "") & rows["subject"].isin(holds.legal_claim)] = HOLD_LEGAL_CLAIM
+        for reason, group in rows[held != ""].groupby(held[held != ""]):
+            until = None
+            if reason == HOLD_BOOKKEEPING:
+                days = [d for d in (_last_day(x, tz) for x in group[f"deadline:{bookkeeping}"]) if d is not None]
+                until = max(days) if days else None
+            decision.keep(reason, len(group), until, HOLD_WHY[reason])
+        if (held != "").any():
+            plan.held_keys[tid] = pd.Series(
+                held[held != ""].to_numpy(), index=rows.loc[held != "", "pk"].to_numpy(), dtype=object, name="hold"
+            )
+        acting = rows[held == ""]
+        already = {str(pk) for pk, p in done.get(tid, ()) if p == purpose}
+        fresh = acting[~acting["pk"].astype(str).isin(already)]
+        if len(fresh) < len(acting):
+            decision.unchanged["already carried out by an earlier request"] = len(acting) - len(fresh)
+        blocked = _referenced_by_staying(frame, fresh, view.tagged, tid, staying) if delete_table else None
+        to_delete = fresh[~blocked] if blocked is not None else fresh.iloc[0:0]
+        to_change = fresh[blocked] if blocked is not None else fresh
+        if blocked is not None and blocked.any():
+            decision.notes.add("still referenced by rows that stay, so pseudonymised instead of deleted")
+        entries = []
+        if not to_delete.empty:
+            deleting[tid] = set(to_delete["pk"])
+            decision.delete += len(to_delete)
+            entries.append(_entries(to_delete, Action.DELETE, [()] * len(to_delete), purpose, rule, basis))
+        replaced = _replaced_fields(known.get(tid), to_change["pk"])
+        row_fields = [
+            tuple(f for f in fields if has.get(f"has:{f}", False) and f not in replaced.get(str(pk), ()))
+            for pk, has in zip(to_change["pk"], to_change.to_dict("records"), strict=True)
+        ]
+        with_fields = [bool(f) for f in row_fields]
+        if any(with_fields):
+            changing = to_change[with_fields]
+            chosen = [f for f, keep in zip(row_fields, with_fields, strict=True) if keep]
+            decision.pseudonymise += len(changing)
+            decision.fields.update(f for fs in chosen for f in fs)
+            entries.append(_entries(changing, action, chosen, purpose, rule, basis))
+        left = len(to_change) - sum(with_fields)
+        if left:
+            if fields:
+                reason = ALREADY_DONE
+            elif kind is RequestKind.MARKETING_OBJECTION:
+                reason = NO_MARKETING_COLUMNS
+            else:
+                reason = NO_PERSONAL_COLUMNS
+            decision.unchanged[reason] = decision.unchanged.get(reason, 0) + left
+        if entries:
+            plan.entries[tid] = pd.concat(entries, ignore_index=True)
+        staying[tid] = set(frame["pk"]) - deleting[tid]
+    plan.entries = {tid: plan.entries[tid] for tid in view.tagged if tid in plan.entries}
+    return PersonPlan(plan, {tid: decisions[tid] for tid in view.tagged if tid in decisions})
+
+
+def _entries(
+    rows: pd.DataFrame, action: Action, fields: list[tuple[str, ...]], purpose: str, rule: str, basis: str
+) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "pk": rows["pk"].to_numpy(),
+            "subject": rows["subject"].to_numpy(),
+            "action": action.value,
+            "fields": fields,
+            "purpose": purpose,
+            "deadline": pd.NaT,
+            "note": "",
+            "rule": rule,
+            "legal_basis": basis,
+        }
+    )
+    return frame[[*PLAN_COLUMNS, "rule", "legal_basis"]]
+
+
+def _replaced_fields(known: pd.DataFrame | None, pks: pd.Series) -> dict[str, frozenset[str]]:
+    """Fields the ledger already replaced per row (pk as text): replacing a token again would change it."""
+    if known is None or known.empty or pks.empty:
+        return {}
+    wanted = known[known["pk"].isin(set(pks.astype(str)))]
+    return dict(zip(wanted["pk"], wanted["fields"], strict=True))
+
+
+def _referenced_by_staying(
+    frame: pd.DataFrame, rows: pd.DataFrame, tagged: Tagged, me: TableId, staying: Mapping[TableId, set[object]]
+) -> pd.Series:
+    """Rows about to be deleted that a row staying in another table of the source references."""
+    blocked = pd.Series(False, index=rows.index)
+    for (source, table), child in tagged.items():
+        if source != me[0] or (source, table) == me:
+            continue
+        for ref_col, parent in child.refs.items():
+            if parent != me[1]:
+                continue
+            kept_pks = staying.get((source, table), set(child.frame["pk"]))
+            child_frame = child.frame
+            still = set(child_frame.loc[child_frame["pk"].isin(kept_pks), ref_col].dropna())
+            blocked |= rows["pk"].isin(still)
+    return blocked
+
+
+@dataclass
+class Applied:
+    results: dict[str, ApplyResult]
+    problems: list[str]
+
+
+def apply_person_plan(
+    config: EstateConfig,
+    estate: Estate,
+    keyring: Keyring,
+    plan: Plan,
+    *,
+    run_id: str,
+    progress: Progress | None = None,
+) -> Applied:
+    """The daily run's applier, source by source, and its verification afterwards."""
+    assert estate.control is not None
+    sources = {s for s, _ in plan.entries} | {s for s, _ in plan.held_keys}
+    results: dict[str, ApplyResult] = {}
+    problems: list[str] = []
+    for source in [s for s in estate.sources if s in sources]:
+        if progress is not None:
+            progress(f"apply {source}")
+        applier = SourceApplier(
+            config, source, estate.sources[source], estate.control, keyring, run_id=run_id, as_of=plan.as_of
+        )
+        result = applier.apply(plan)
+        results[source] = result
+        problems += verify(applier, result)
+    return Applied(results, problems)

@@ -1,0 +1,257 @@
+"""Replay after a backup restore: re-apply to a restored database every deletion, pseudonymisation and clearing
+the ledger recorded since a day, so that a restored backup does not bring erased people back.
+
+Which batches to replay is decided by the restored database itself: every applied batch writes its id into
+the source's marker table in the same transaction as its changes, so a batch whose id the restored marker
+table lacks happened after the backup. Those batches are re-applied in their original order, under their
+original ids and with the key they were made with, and each row is matched by primary key and its subject key
+checked. Pseudonyms are deterministic for (key, subject key) and tokens for (key, value), and every batch sees
+the same database state as the first time, so replay writes exactly the values the first apply wrote.
+Replaying twice changes nothing: the second time every batch is already there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+import sqlalchemy as sa
+
+from retention.apply.applier import SourceApplier
+from retention.config.keys import KeyError_, Keyring
+from retention.config.loading import EstateConfig
+from retention.rules.calendar import end_of_day
+from retention.rules.identity import tokenise_series
+from retention.storage.marker import marker
+from retention.storage.schema import DONE, ensure_request_schema, ensure_schema, ledger, replays, subject_tokens
+
+
+class ReplayError(Exception):
+    """Replay cannot run; the message says why and what to do."""
+
+
+@dataclass
+class TableReplay:
+    deleted: int = 0
+    updated: int = 0
+    missing: int = 0  # rows the restored database does not hold (nothing to re-apply)
+    mismatched: int = 0  # rows whose subject key does not match the ledger's: left alone, reported
+
+
+@dataclass
+class ReplayResult:
+    source: str
+    since: dt.date
+    batches_replayed: int = 0
+    batches_already_there: int = 0
+    recovered_batches: int = 0
+    tables: dict[str, TableReplay] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(t.deleted + t.updated for t in self.tables.values())
+
+    @property
+    def mismatched(self) -> int:
+        return sum(t.mismatched for t in self.tables.values())
+
+
+def replay_source(
+    config: EstateConfig,
+    source: str,
+    engine: sa.Engine,
+    control: sa.Engine,
+    keyring: Keyring,
+    since: dt.date,
+    *,
+    run_id: str,
+    progress: Callable[[str], None] | None = None,
+) -> ReplayResult:
+    """Re-apply to `source` the ledger's batches since the start of `since` (business time) that it lacks."""
+    if source not in config.catalog.sources:
+        raise ReplayError(f"unknown source {source!r}; the catalog has {', '.join(config.catalog.sources)}")
+    ensure_schema(control)
+    ensure_request_schema(control)
+    say = progress or (lambda _m: None)
+    tz = config.policy.timezone
+    start = end_of_day(since - dt.timedelta(days=1), tz).to_pydatetime()
+    started = dt.datetime.now(dt.UTC)
+    with control.begin() as conn:
+        replay_id = conn.execute(
+            replays.insert().values(source=source, since=since, started_at=started, status="running")
+        ).inserted_primary_key[0]
+    applier = SourceApplier(config, source, engine, control, keyring, run_id=run_id, as_of=started.date())
+    result = ReplayResult(source, since)
+    result.recovered_batches = applier.recover()
+    with control.connect() as conn:
+        rows = (
+            conn.execute(
+                sa.select(ledger)
+                .where(ledger.c.source == source, ledger.c.applied_at >= start, ledger.c.status == DONE)
+                .order_by(ledger.c.entry_id)
+            )
+            .mappings()
+            .all()
+        )
+    batches: dict[str, list[sa.RowMapping]] = defaultdict(list)
+    for row in rows:
+        batches[row["batch_id"]].append(row)
+    present = _present_batches(engine, list(batches))
+    todo = [b for b in batches if b not in present]
+    result.batches_already_there = len(batches) - len(todo)
+    say(f"{len(todo)} batches to replay, {result.batches_already_there} already in the restored database")
+    allowed = _restored_subjects(config, applier, control, keyring, [r for b in todo for r in batches[b]], present)
+    for batch_id in todo:
+        batch = batches[batch_id]
+        table = batch[0]["table_name"]
+        outcome = result.tables.setdefault(table, TableReplay())
+        chosen = []
+        for r in batch:
+            subjects = allowed.get((table, r["pk"]))
+            if subjects is None:
+                outcome.missing += 1
+            elif r["subject"] not in subjects:
+                outcome.mismatched += 1
+            else:
+                chosen.append(r)
+        try:
+            applier.reapply(table, chosen, batch_id, batch[0]["key_id"])
+        except KeyError_ as exc:
+            raise ReplayError(str(exc)) from None
+        deleted = {r["pk"] for r in chosen if r["action"] == "delete"}
+        outcome.deleted += len(deleted)
+        outcome.updated += len({r["pk"] for r in chosen} - deleted)
+        result.batches_replayed += 1
+    with control.begin() as conn:
+        conn.execute(
+            replays.update()
+            .where(replays.c.replay_id == replay_id)
+            .values(
+                finished_at=dt.datetime.now(dt.UTC),
+                batches_replayed=result.batches_replayed,
+                batches_already_there=result.batches_already_there,
+                rows=result.rows,
+                mismatched_rows=result.mismatched,
+                status="done" if not result.mismatched else "mismatches",
+            )
+        )
+    return result
+
+
+def _present_batches(engine: sa.Engine, batch_ids: list[str]) -> set[str]:
+    """Batch ids the restored database already holds (its marker table came back with the backup)."""
+    if not batch_ids or not sa.inspect(engine).has_table(marker.name):
+        return set()
+    found: set[str] = set()
+    with engine.connect() as conn:
+        for i in range(0, len(batch_ids), 1000):
+            found |= set(
+                conn.execute(sa.select(marker.c.batch_id).where(marker.c.batch_id.in_(batch_ids[i : i + 1000])))
+                .scalars()
+                .all()
+            )
+    return found
+
+
+def _restored_subjects(
+    config: EstateConfig,
+    applier: SourceApplier,
+    control: sa.Engine,
+    keyring: Keyring,
+    entries: list[sa.RowMapping],
+    present: set[str],
+) -> dict[tuple[str, str], set[str]]:
+    """(table, pk as text) -> the subject keys the restored row may belong to; rows not restored are absent.
+
+    A row's person is read from the identifiers of the row that carries them (the row itself or its nearest
+    ancestor): every one of their keyed tokens must lead to the same subject key the index remembers, so a
+    row whose identifiers disagree, or are partly unknown, is not trusted. Where none of the identifiers is
+    known because they were pseudonymised before the backup, the subject the ledger recorded for that row in
+    a batch the restored database holds counts.
+    """
+    catalog = config.catalog
+    source = applier.source
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for r in entries:
+        wanted[r["table_name"]].add(r["pk"])
+    allowed: dict[tuple[str, str], set[str]] = {}
+    for table, pk_texts in wanted.items():
+        chain = catalog.parent_chain(source, table)
+        root = chain[-1]
+        identifiers = catalog.table(source, root).subject.identifiers
+        tables = [applier.table(t) for t in chain]
+        query = sa.select(
+            tables[0].c[catalog.table(source, table).pk].label("pk"),
+            tables[-1].c[catalog.table(source, root).pk].label("root_pk"),
+            *(tables[-1].c[col].label(f"id:{kind.value}") for kind, col in identifiers.items()),
+        ).select_from(tables[0])
+        for child, parent in itertools.pairwise(tables):
+            link = catalog.table(source, child.name).subject
+            query = query.join(parent, child.c[link.foreign_key] == parent.c[catalog.table(source, parent.name).pk])
+        pks = [applier.typed_pk(table, pk) for pk in pk_texts]
+        frames = []
+        with applier.engine.connect() as conn:
+            for i in range(0, len(pks), 1000):
+                chunk = pks[i : i + 1000]
+                part = conn.execute(query.where(tables[0].c[catalog.table(source, table).pk].in_(chunk))).all()
+                frames.append(pd.DataFrame(part, columns=["pk", "root_pk", *(f"id:{k.value}" for k in identifiers)]))
+        found = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if found.empty:
+            continue
+        token_cols = []
+        for kind in identifiers:
+            name = f"id:{kind.value}"
+            found[name] = tokenise_series(keyring.subject, kind, found[name].astype(object))
+            token_cols.append(name)
+        tokens = sorted({t for c in token_cols for t in found[c].dropna()})
+        by_token = _token_subjects(control, tokens)
+        earlier = _ledger_subjects(control, source, root, [str(p) for p in found["root_pk"]], present)
+        root_pks = [str(p) for p in found["root_pk"]]
+        columns = [found[c].tolist() for c in token_cols]
+        for i, pk in enumerate(found["pk"].tolist()):
+            tokens_here = [col[i] for col in columns if isinstance(col[i], str)]
+            mapped = {by_token.get(t) for t in tokens_here}
+            if not tokens_here or mapped == {None}:
+                allowed[(table, str(pk))] = earlier.get(root_pks[i], set())
+            else:
+                allowed[(table, str(pk))] = mapped if len(mapped) == 1 and None not in mapped else set()
+    return allowed
+
+
+def _token_subjects(control: sa.Engine, tokens: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    with control.connect() as conn:
+        for i in range(0, len(tokens), 1000):
+            found.update(
+                conn.execute(
+                    sa.select(subject_tokens.c.token, subject_tokens.c.subject).where(
+                        subject_tokens.c.token.in_(tokens[i : i + 1000])
+                    )
+                ).all()
+            )
+    return found
+
+
+def _ledger_subjects(
+    control: sa.Engine, source: str, table: str, pks: list[str], present: set[str]
+) -> dict[str, set[str]]:
+    """Subjects the ledger recorded for rows changed in batches the restored database already holds."""
+    found: dict[str, set[str]] = defaultdict(set)
+    with control.connect() as conn:
+        for i in range(0, len(pks), 1000):
+            rows = conn.execute(
+                sa.select(ledger.c.pk, ledger.c.subject, ledger.c.batch_id).where(
+                    ledger.c.source == source,
+                    ledger.c.table_name == table,
+                    ledger.c.pk.in_(pks[i : i + 1000]),
+                    ledger.c.action != "delete",
+                )
+            )
+            for pk, subject, batch_id in rows:
+                if batch_id in present:
+                    found[pk].add(subject)
+    return found

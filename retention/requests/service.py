@@ -1,0 +1,189 @@
+"""Carrying out one subject request: claim it, lock the person, read, act, store the receipt, drop identifiers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from retention.config.keys import Keyring
+from retention.config.loading import EstateConfig
+from retention.config.requests import RequestSettings, load_request_settings
+from retention.requests.access import purge_exports, write_export
+from retention.requests.erasure import erase_or_object
+from retention.requests.locks import LockBusy, acquire_locks, release_locks
+from retention.requests.model import RequestKind, RequestStatus, SubjectRequest
+from retention.requests.receipts import rows_text
+from retention.requests.recipients import recipients_of
+from retention.requests.register import (
+    claim_request,
+    complete_request,
+    fail_request,
+    get_request,
+    person_keys,
+    requeue_request,
+)
+from retention.requests.restriction import restrict
+from retention.requests.suppression import add_suppressions
+from retention.requests.view import EstateView, Match, Progress, find_person, read_person
+from retention.storage.control import (
+    load_holds,
+)
+from retention.storage.engines import Estate
+from retention.storage.schema import ensure_request_schema, ensure_schema
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    request_id: int
+    status: RequestStatus
+    summary: str
+    receipt: dict[str, object] | None
+
+
+def _iso(moment: dt.datetime | None, tz: ZoneInfo) -> str | None:
+    return None if moment is None else moment.astimezone(tz).isoformat(timespec="seconds")
+
+
+def carry_out_request(
+    config: EstateConfig,
+    estate: Estate,
+    keyring: Keyring,
+    request_id: int,
+    *,
+    run_id: str,
+    now: dt.datetime | None = None,
+    progress: Progress | None = None,
+) -> RequestOutcome:
+    """Claim the request, lock the person, read the estate, act, store the receipt and drop the identifiers.
+
+    A request another run is carrying out, or one already done, is left alone. If a second request for the
+    same person is running, this one waits for it; if that only shows after reading the estate, the request
+    goes back to the queue under a new attempt, so the sensor launches it again.
+    """
+    control = estate.control
+    assert control is not None
+    ensure_schema(control)
+    ensure_request_schema(control)
+    settings = load_request_settings(config)
+    purge_exports(settings)
+    request = get_request(control, request_id)
+    if request is None:
+        raise ValueError(f"there is no request #{request_id}; `retention request list` shows the register")
+    if not claim_request(control, request_id, run_id):
+        return RequestOutcome(request_id, request.status, f"request #{request_id} is {request.status.value}", None)
+    request = get_request(control, request_id)
+    assert request is not None
+    stale = dt.timedelta(hours=settings.stale_lock_hours)
+    try:
+        pre_keys = person_keys(control, request.tokens)
+        try:
+            acquire_locks(control, request_id, pre_keys, wait_seconds=settings.lock_wait_seconds, stale_after=stale)
+        except LockBusy:
+            requeue_request(control, request_id, "another request for the same person ran too long; queued again")
+            return RequestOutcome(request_id, RequestStatus.PENDING, "queued again: person busy", None)
+        view = read_person(config, estate, keyring, request.tokens, progress)
+        match = find_person(view, control, request, keyring)
+        extra = set(match.subjects) - set(pre_keys)
+        if extra:
+            try:
+                acquire_locks(control, request_id, [*pre_keys, *extra], wait_seconds=0, stale_after=stale)
+            except LockBusy:
+                requeue_request(control, request_id, "another request for the same person was running; queued again")
+                return RequestOutcome(request_id, RequestStatus.PENDING, "queued again: person busy", None)
+        receipt = _act(
+            config, estate, keyring, settings, request, view, match, run_id=run_id, now=now, progress=progress
+        )
+    except Exception as exc:
+        fail_request(control, request_id, f"failed: {type(exc).__name__}; see the run's log")
+        raise
+    passed = receipt.get("verification", {}).get("passed", True)  # type: ignore[union-attr]
+    if not passed:
+        fail_request(control, request_id, "verification failed after apply; see the receipt in the run's log")
+        return RequestOutcome(request_id, RequestStatus.FAILED, str(receipt["summary"]), receipt)
+    completed = dt.datetime.now(dt.UTC)
+    receipt["completed_at"] = _iso(completed, config.policy.timezone)
+    complete_request(control, request_id, match.subjects, str(receipt["summary"]), receipt)
+    release_locks(control, request_id)
+    return RequestOutcome(request_id, RequestStatus.DONE, str(receipt["summary"]), receipt)
+
+
+def _act(
+    config: EstateConfig,
+    estate: Estate,
+    keyring: Keyring,
+    settings: RequestSettings,
+    request: SubjectRequest,
+    view: EstateView,
+    match: Match,
+    *,
+    run_id: str,
+    now: dt.datetime | None,
+    progress: Progress | None,
+) -> dict[str, object]:
+    control = estate.control
+    assert control is not None
+    tz = config.policy.timezone
+    moment = now or dt.datetime.now(dt.UTC)
+    receipt: dict[str, object] = {
+        "request": request.request_id,
+        "kind": request.kind.value,
+        "received_at": _iso(request.received_at, tz),
+        "deadline": _iso(request.deadline, tz),
+        "completed_at": None,
+        "run_id": run_id,
+        "identifiers_given": list(request.identifier_kinds),
+        "matched_by": list(match.kinds_matched),
+        "found": bool(match.subjects) and not match.ambiguous,
+        "subjects": sorted(match.subjects),
+        "tables": [],
+        "recipients": [],
+    }
+    subjects = set(match.subjects)
+    if match.ambiguous:
+        receipt["summary"] = (
+            f"The identifiers given belong to {len(subjects)} different people in our databases, so nothing was "
+            "changed or disclosed. Register a new request with the identifiers of one person."
+        )
+        return receipt
+    kind = request.kind
+    if kind is RequestKind.MARKETING_OBJECTION:
+        suppressed_tokens = [*request.tokens, *(t for t, s in view.index.tokens.items() if s in subjects)]
+        added = add_suppressions(control, request.request_id, subjects, suppressed_tokens)
+        receipt["suppression"] = {
+            "entries added": added,
+            "honoured by": "the daily run, which removes marketing rows of people on the list",
+        }
+    if not subjects:
+        receipt["summary"] = "Nothing was found about this person in our databases." + (
+            " The identifiers given are on the marketing suppression list, so they will not be used for marketing."
+            if kind is RequestKind.MARKETING_OBJECTION
+            else ""
+        )
+        return receipt
+    if kind in (RequestKind.ERASURE, RequestKind.MARKETING_OBJECTION):
+        return erase_or_object(
+            config, estate, keyring, settings, request, view, subjects, receipt, run_id, moment, progress
+        )
+    if kind is RequestKind.ACCESS:
+        recipients = recipients_of(config, settings, estate, view, subjects)
+        receipt["recipients"] = recipients
+        export = write_export(
+            config,
+            estate,
+            view,
+            subjects,
+            request.request_id,
+            settings,
+            recipients,
+            now=moment,
+            holds=load_holds(control),
+        )
+        receipt["export"] = export.receipt()
+        receipt["tables"] = export.table_counts()
+        receipt["summary"] = (
+            f"An export of {rows_text(export.rows)} in {len(export.tables)} tables was written; hand it to the person. "
+            f"It is removed on {export.expires.isoformat()}."
+        )
+        return receipt
+    return restrict(control, view, subjects, request, receipt, moment)

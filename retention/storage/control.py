@@ -1,0 +1,98 @@
+"""What the control database remembers between runs: holds, activity, identifier tokens, the ledger's work."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pandas as pd
+import sqlalchemy as sa
+
+from retention.config.catalog import TableId
+from retention.rules.holds import Holds
+from retention.storage.schema import ledger, legal_holds, restrictions, subject_activity, subject_tokens
+
+
+def load_holds(engine: sa.Engine) -> Holds:
+    with engine.connect() as conn:
+        restricted = conn.execute(sa.select(restrictions.c.subject).where(restrictions.c.lifted_at.is_(None)))
+        claims = conn.execute(sa.select(legal_holds.c.subject).where(legal_holds.c.lifted_at.is_(None)))
+        return Holds(restricted=frozenset(r[0] for r in restricted), legal_claim=frozenset(r[0] for r in claims))
+
+
+def load_activity(engine: sa.Engine) -> pd.Series:
+    """The latest interaction ever seen per subject: deleting old rows (e.g. 13-month-old newsletter opens)
+    must not move a person's last interaction back in time and make their other data due."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(subject_activity.c.subject, subject_activity.c.last_interaction)).all()
+    series = pd.Series({s: t for s, t in rows}, dtype=object, name="last_interaction")
+    return pd.to_datetime(series, utc=True).astype("datetime64[us, UTC]")
+
+
+def save_activity(engine: sa.Engine, latest: pd.Series, remembered: pd.Series) -> None:
+    """Store subjects whose latest interaction is new or later than remembered."""
+    latest = latest.dropna()
+    before = remembered.reindex(latest.index)
+    new = latest[before.isna()]
+    later = latest[before.notna() & (latest > before)]
+    with engine.begin() as conn:
+        if len(new):
+            conn.execute(
+                subject_activity.insert(),
+                [{"subject": s, "last_interaction": t.to_pydatetime()} for s, t in new.items()],
+            )
+        if len(later):
+            conn.execute(
+                subject_activity.update()
+                .where(subject_activity.c.subject == sa.bindparam("_s"))
+                .values(last_interaction=sa.bindparam("_t")),
+                [{"_s": s, "_t": t.to_pydatetime()} for s, t in later.items()],
+            )
+
+
+def load_token_subjects(engine: sa.Engine) -> dict[str, str]:
+    """Identifier token -> subject key from earlier runs (keyed tokens only, never raw identifiers)."""
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(subject_tokens.c.token, subject_tokens.c.subject)).all())
+
+
+def save_token_subjects(engine: sa.Engine, current: dict[str, str], remembered: dict[str, str]) -> None:
+    """Remember each token's subject, so a person keeps their subject key when rows come and go."""
+    new = [{"token": t, "subject": s} for t, s in current.items() if t not in remembered]
+    moved = [{"_t": t, "_s": s} for t, s in current.items() if t in remembered and remembered[t] != s]
+    with engine.begin() as conn:
+        for start in range(0, len(new), 10_000):
+            conn.execute(subject_tokens.insert(), new[start : start + 10_000])
+        if moved:
+            conn.execute(
+                subject_tokens.update()
+                .where(subject_tokens.c.token == sa.bindparam("_t"))
+                .values(subject=sa.bindparam("_s")),
+                moved,
+            )
+
+
+def load_known_subjects(engine: sa.Engine) -> dict[TableId, pd.DataFrame]:
+    """Rows the ledger changed but kept, with the subject they had then and the fields changed (pk as text)."""
+    query = sa.select(ledger.c.source, ledger.c.table_name, ledger.c.pk, ledger.c.subject, ledger.c.fields).where(
+        ledger.c.action != "delete"
+    )
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(query).all(), columns=["source", "table", "pk", "subject", "fields"])
+    known: dict[TableId, pd.DataFrame] = {}
+    for (source, table), group in frame.groupby(["source", "table"]):
+        merged = group.groupby("pk").agg(
+            subject=("subject", "first"), fields=("fields", lambda v: frozenset(",".join(v).split(",")))
+        )
+        known[(source, table)] = merged.reset_index()
+    return known
+
+
+def load_done(engine: sa.Engine) -> dict[TableId, set[tuple[str, str]]]:
+    """(pk, purpose) pairs the ledger records per table, pending or done: work that needs no new plan entry
+    (a pending entry is finished by the apply step's recovery)."""
+    done: dict[TableId, set[tuple[str, str]]] = defaultdict(set)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(ledger.c.source, ledger.c.table_name, ledger.c.pk, ledger.c.purpose))
+        for source, table, pk, purpose in rows:
+            done[(source, table)].add((pk, purpose))
+    return done

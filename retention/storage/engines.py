@@ -1,0 +1,91 @@
+"""Connections to the estate's databases and the control database, resolved from the catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from retention.config.catalog import Catalog, expand_var
+
+
+class EstateError(Exception):
+    """A source cannot be reached; the message names it and how to fix it."""
+
+
+def _sqlite_file(url: sa.URL) -> Path | None:
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database)
+    return None
+
+
+def make_engine(url: str, *, create_sqlite_dir: bool = False) -> sa.Engine:
+    parsed = sa.make_url(url)
+    path = _sqlite_file(parsed)
+    if path is not None and create_sqlite_dir:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # hide_parameters: a database error must not copy row values into logs or Dagster's event log
+    kwargs: dict[str, object] = {"pool_pre_ping": True, "hide_parameters": True}
+    if parsed.get_backend_name() == "mysql":
+        kwargs["pool_recycle"] = 3600
+    return sa.create_engine(parsed, **kwargs)
+
+
+def control_engine(url: str) -> sa.Engine:
+    """The control database's engine. On SQLite it runs in WAL mode: a commit then writes and syncs one log
+    instead of a rollback journal and the file, which makes the apply step's per-batch ledger commits
+    cheaper, and readers (sensors, the report) no longer block the run's writes."""
+    engine = make_engine(url, create_sqlite_dir=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _wal)
+    return engine
+
+
+def _wal(dbapi_connection: object, _record: object) -> None:
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")  # type: ignore[attr-defined]
+
+
+@dataclass
+class Estate:
+    """One engine per source and one for the control database."""
+
+    catalog: Catalog
+    sources: dict[str, sa.Engine] = field(default_factory=dict)
+    control: sa.Engine | None = None
+
+    @classmethod
+    def connect(cls, catalog: Catalog, *, require_existing: bool = True) -> Estate:
+        estate = cls(catalog)
+        for name, source in catalog.sources.items():
+            url = source.url()
+            if not url:
+                raise EstateError(f"source {name!r}: no database URL; set {source.url_env} to a SQLAlchemy URL")
+            path = _sqlite_file(sa.make_url(url))
+            if require_existing and path is not None and not path.exists():
+                raise EstateError(
+                    f"source {name!r}: the SQLite database {path} does not exist; create the demo estate with "
+                    f"`retention demo-estate` or set {source.url_env} to the database's URL"
+                )
+            estate.sources[name] = make_engine(url)
+        control_url = catalog.control_url()
+        if not control_url:
+            raise EstateError(f"no control database URL; set {catalog.control_url_env}")
+        estate.control = control_engine(control_url)
+        return estate
+
+    def dispose(self) -> None:
+        for engine in self.sources.values():
+            engine.dispose()
+        if self.control is not None:
+            self.control.dispose()
+
+
+def is_demo(catalog: Catalog) -> bool:
+    """The demo is the estate as shipped: every source on its default SQLite URL, none set by environment."""
+    return all(
+        src.default_url is not None
+        and src.url() == expand_var(src.default_url)
+        and src.default_url.startswith("sqlite")
+        for src in catalog.sources.values()
+    )
