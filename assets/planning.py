@@ -12,6 +12,7 @@ from retention.daily.snapshot import SourceSnapshot
 from retention.daily.subjects import SubjectIndex
 from retention.daily.tagging import Tagged, tag_records
 from retention.reporting.plan import plan_markdown
+from retention.rules import columns
 from retention.storage.control import load_done, load_holds
 from retention.storage.schema import ensure_schema
 
@@ -71,7 +72,8 @@ def build_planning_assets(sources: list[str], partitions: dg.PartitionsDefinitio
         by_source = {name.removeprefix("snapshot_"): snap for name, snap in snapshots.items()}
         tagged = tag_records(estate.config.catalog, estate.config.policy, by_source, subject_index)
         undated = {
-            f"{s}.{t}": int(sum(tt.frame[f"undated:{p}"].sum() for p in tt.purposes)) for (s, t), tt in tagged.items()
+            f"{s}.{t}": int(sum(tt.frame[columns.undated(p)].sum() for p in tt.purposes))
+            for (s, t), tt in tagged.items()
         }
         return dg.Output(
             tagged,

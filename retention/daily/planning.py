@@ -15,8 +15,12 @@ import pandas as pd
 from retention.config.catalog import Catalog, TableId
 from retention.config.policy import Action, Policy
 from retention.daily.tagging import Tagged
+from retention.rules import columns
 from retention.rules.calendar import end_of_day
-from retention.rules.holds import HOLD_BOOKKEEPING, HOLD_LEGAL_CLAIM, HOLD_RESTRICTION, Holds
+from retention.rules.clocks import expired
+from retention.rules.holds import Holds, hold_reasons
+from retention.rules.minimisation import fields_needed, only_filled_fields
+from retention.rules.references import children_first, referenced_by_staying
 
 PLAN_COLUMNS = ["pk", "subject", "action", "fields", "purpose", "deadline", "note"]
 
@@ -62,11 +66,6 @@ class Plan:
         return sum(len(e) for e in self.entries.values())
 
 
-def _live_needs(catalog: Catalog, source: str, table: str) -> dict[str, set[str]]:
-    entry = catalog.table(source, table)
-    return {purpose: set(entry.columns_needed_by(purpose)) for purpose in entry.purposes}
-
-
 def plan_retention(
     catalog: Catalog,
     policy: Policy,
@@ -80,56 +79,52 @@ def plan_retention(
     after its apply is empty and a re-run changes nothing."""
     holds = holds or Holds()
     as_of_end = end_of_day(as_of, policy.timezone)
-    hold_tables = {tuple(t.split(".", 1)) for t in policy.bookkeeping_hold.tables}
-    bookkeeping = policy.bookkeeping_hold.purpose
     plan = Plan(as_of, {})
 
     decided: dict[TableId, pd.DataFrame] = {}
-    keep_rows: dict[TableId, pd.Series] = {}  # rows that stay (not deleted), by table: pk -> True
+    leaving: dict[TableId, set[object]] = {}  # rows each decided table deletes
     # children first, so a parent knows whether a kept row still references it
     catalog_order = [tid for s, t, _ in catalog.tables() if (tid := (s, t)) in tagged]
-    for source, table in children_first(tagged, catalog_order):
-        t = tagged[(source, table)]
+    parents = {tid: {(tid[0], parent) for parent in tagged[tid].refs.values()} for tid in catalog_order}
+    for source, table in children_first(catalog_order, parents.__getitem__):
+        tid = (source, table)
+        t = tagged[tid]
+        entry = catalog.table(source, table)
         frame = t.frame
-        plan.table_rows[(source, table)] = len(frame)
-        expired = {p: (frame[f"deadline:{p}"] < as_of_end).fillna(False).to_numpy() for p in t.purposes}
-        held = pd.Series("", index=frame.index, dtype=object)
-        if (source, table) in hold_tables and bookkeeping in t.purposes:
-            held[~expired[bookkeeping]] = HOLD_BOOKKEEPING
-        held[(held == "") & frame["subject"].isin(holds.legal_claim)] = HOLD_LEGAL_CLAIM
-        held[(held == "") & frame["subject"].isin(holds.restricted)] = HOLD_RESTRICTION
+        plan.table_rows[tid] = len(frame)
+        ended = {p: expired(frame[columns.deadline(p)], as_of_end).to_numpy() for p in t.purposes}
+        held = hold_reasons(frame, tid, t.purposes, policy, holds, as_of_end)
         is_held = (held != "").to_numpy()
-        plan.held[(source, table)] = {k: int(v) for k, v in held[held != ""].value_counts().items()}
-        plan.held_keys[(source, table)] = pd.Series(
-            held[is_held].to_numpy(), index=frame.loc[is_held, "pk"].to_numpy(), dtype=object, name="hold"
+        plan.held[tid] = {k: int(v) for k, v in held[held != ""].value_counts().items()}
+        plan.held_keys[tid] = pd.Series(
+            held[is_held].to_numpy(), index=frame.loc[is_held, columns.PK].to_numpy(), dtype=object, name="hold"
         )
-        plan.undated[(source, table)] = {
-            p: int(frame[f"undated:{p}"].sum()) for p in t.purposes if frame[f"undated:{p}"].any()
+        plan.undated[tid] = {
+            p: int(frame[columns.undated(p)].sum()) for p in t.purposes if frame[columns.undated(p)].any()
         }
 
-        needs = _live_needs(catalog, source, table)
-        all_expired = pd.Series(True, index=frame.index)
+        all_ended = pd.Series(True, index=frame.index)
         for p in t.purposes:
-            all_expired &= expired[p]
+            all_ended &= ended[p]
         deleters = [p for p in t.purposes if policy.purposes[p].action is Action.DELETE]
-        wants_delete = all_expired & pd.Series(
-            [False] * len(frame) if not deleters else pd.DataFrame({p: expired[p] for p in deleters}).any(axis=1),
+        wants_delete = all_ended & pd.Series(
+            [False] * len(frame) if not deleters else pd.DataFrame({p: ended[p] for p in deleters}).any(axis=1),
             index=frame.index,
         )
         wants_delete &= ~pd.Series(is_held, index=frame.index)
-        referenced = _referenced_by_kept(frame, t.refs, source, keep_rows, tagged, (source, table))
+        referenced = referenced_by_staying(frame[columns.PK], tid, tagged, leaving)
         blocked = wants_delete & referenced
         deleting = wants_delete & ~referenced
 
         rows: list[pd.DataFrame] = []
         if deleting.any():
-            first_deleter = pd.DataFrame({p: expired[p] for p in deleters}).idxmax(axis=1)
+            first_deleter = pd.DataFrame({p: ended[p] for p in deleters}).idxmax(axis=1)
             sel = frame[deleting]
             rows.append(
                 pd.DataFrame(
                     {
-                        "pk": sel["pk"].to_numpy(),
-                        "subject": sel["subject"].to_numpy(),
+                        "pk": sel[columns.PK].to_numpy(),
+                        "subject": sel[columns.SUBJECT].to_numpy(),
                         "action": Action.DELETE.value,
                         "fields": [()] * len(sel),
                         "purpose": first_deleter[deleting].to_numpy(),
@@ -140,22 +135,22 @@ def plan_retention(
             )
         # field actions for rows that stay: group by which purposes are still live (few distinct patterns)
         staying = ~deleting & ~pd.Series(is_held, index=frame.index)
-        pattern = pd.DataFrame({p: expired[p] for p in t.purposes}, index=frame.index)
+        pattern = pd.DataFrame({p: ended[p] for p in t.purposes}, index=frame.index)
         for key, group in frame[staying].groupby([pattern.loc[staying, p] for p in t.purposes], sort=False):
             key = key if isinstance(key, tuple) else (key,)
             state = dict(zip(t.purposes, key, strict=True))
-            live_fields = set().union(*(needs[p] for p, gone in state.items() if not gone))
+            live_fields = fields_needed(entry, [p for p, gone in state.items() if not gone])
             block_note = blocked[group.index]
             for p, gone in state.items():
                 if not gone:
                     continue
                 action = policy.purposes[p].action
-                fields = needs[p] - live_fields
+                fields = fields_needed(entry, [p]) - live_fields
                 if action is Action.DELETE and not all(state.values()):
                     field_action = Action.CLEAR
                 elif action is Action.DELETE:
                     field_action = Action.PSEUDONYMISE  # wanted deletion, but a kept row still references it
-                    fields = set().union(*needs.values())
+                    fields = fields_needed(entry, t.purposes)
                 else:
                     field_action = action
                 if not fields:
@@ -164,11 +159,9 @@ def plan_retention(
         entries = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=PLAN_COLUMNS)
         # rows whose deletion the ledger already records are going too, even if still there: a pending batch
         # is finished by the apply step's recovery, before this plan
-        deleted_pks = set(entries.loc[entries["action"] == Action.DELETE.value, "pk"])
-        entries = _drop_done(entries, (done or {}).get((source, table)))
-        entries = _drop_empty_fields(entries, frame)
-        decided[(source, table)] = entries
-        keep_rows[(source, table)] = pd.Series(~frame["pk"].isin(deleted_pks).to_numpy(), index=frame["pk"])
+        leaving[tid] = set(entries.loc[entries["action"] == Action.DELETE.value, "pk"])
+        entries = _drop_done(entries, (done or {}).get(tid))
+        decided[tid] = only_filled_fields(entries, frame)
     plan.entries = {tid: decided[tid] for s, t, _ in catalog.tables() if (tid := (s, t)) in decided}
     return plan
 
@@ -183,7 +176,7 @@ def _field_entries(
             "action": action.value,
             "fields": [tuple(fields)] * len(group),
             "purpose": purpose,
-            "deadline": group[f"deadline:{purpose}"].to_numpy(),
+            "deadline": group[columns.deadline(purpose)].to_numpy(),
             "note": blocked.map({True: "referenced by kept rows, so pseudonymised instead of deleted", False: ""})
             .fillna("")
             .to_numpy(),
@@ -201,68 +194,10 @@ def _drop_done(entries: pd.DataFrame, done: Collection[tuple[object, str]] | Non
 
 def _pick(frame: pd.DataFrame, chosen: pd.Series, purposes: list[str]) -> pd.Series:
     """The deadline of the purpose chosen for each row."""
-    deadline = pd.Series(pd.NaT, index=frame.index, dtype=frame[f"deadline:{purposes[0]}"].dtype)
+    deadline = pd.Series(pd.NaT, index=frame.index, dtype=frame[columns.deadline(purposes[0])].dtype)
     for p in purposes:
-        deadline = deadline.where(chosen != p, frame[f"deadline:{p}"])
+        deadline = deadline.where(chosen != p, frame[columns.deadline(p)])
     return deadline
-
-
-def _drop_empty_fields(entries: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    """A field that is already empty needs no action; an entry left with no fields is no entry."""
-    if entries.empty:
-        return entries
-    has = frame.set_index("pk")
-    kept_fields = pd.Series([()] * len(entries), index=entries.index, dtype=object)
-    updates = entries["action"] != Action.DELETE.value
-    kept_fields[~updates] = entries.loc[~updates, "fields"]
-    for fields, group in entries[updates].groupby("fields", sort=False):
-        filled = has.loc[group["pk"].to_numpy(), [f"has:{f}" for f in fields]].to_numpy(dtype=bool)
-        bits = filled @ (1 << pd.RangeIndex(len(fields)).to_numpy())
-        patterns = {b: tuple(f for i, f in enumerate(fields) if b >> i & 1) for b in set(bits.tolist())}
-        kept_fields[group.index] = [patterns[b] for b in bits.tolist()]
-    entries = entries.assign(fields=kept_fields)
-    keep = ~updates | (entries["fields"].map(len) > 0)
-    return entries[keep].reset_index(drop=True)
-
-
-def _referenced_by_kept(
-    frame: pd.DataFrame,
-    refs: dict[str, str],
-    source: str,
-    keep_rows: dict[TableId, pd.Series],
-    tagged: Tagged,
-    me: TableId,
-) -> pd.Series:
-    """Rows of `me` that some row staying in another table of the source still references by foreign key."""
-    referenced = pd.Series(False, index=frame.index)
-    for (child_source, child_table), child in tagged.items():
-        if child_source != source or (child_source, child_table) == me:
-            continue
-        for ref_col, parent in child.refs.items():
-            if parent != me[1]:
-                continue
-            kept = keep_rows.get((child_source, child_table))
-            child_frame = child.frame
-            mask = kept.to_numpy() if kept is not None else slice(None)
-            still = set(child_frame.loc[mask, ref_col].dropna())
-            referenced |= frame["pk"].isin(still)
-    return referenced
-
-
-def children_first(tagged: Tagged, tables: list[TableId]) -> list[TableId]:
-    """Tables ordered so that every table comes after all tables whose rows reference it by foreign key."""
-    order: list[TableId] = []
-    remaining = list(tables)
-    while remaining:
-        for tid in remaining:
-            if not any(o != tid and o[0] == tid[0] and tid[1] in tagged[o].refs.values() for o in remaining):
-                order.append(tid)
-                remaining.remove(tid)
-                break
-        else:
-            order.extend(remaining)  # a foreign-key cycle: keep the given order, apply will report violations
-            break
-    return order
 
 
 def check_guard(plan: Plan, policy: Policy, *, confirmed: bool) -> None:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from anonymizers.keys import Key
 from retention.config.catalog import Catalog, TableEntry
 from retention.config.database import column_kind
+from retention.rules import columns
 from retention.rules.calendar import to_utc
 from retention.rules.identity import tokenise_series
 
@@ -62,28 +63,30 @@ def snapshot_table(
     if entry.subject.foreign_key:
         wanted[entry.subject.foreign_key] = "fk"
     refs = {
-        f"ref:{fk.parent.name}": fk.column.table.name for fk in table.foreign_keys if len(fk.constraint.columns) == 1
+        columns.ref(fk.parent.name): fk.column.table.name
+        for fk in table.foreign_keys
+        if len(fk.constraint.columns) == 1
     }
     selected = [
         *(table.c[col].label(alias) for col, alias in wanted.items()),
         *(table.c[name[4:]].label(name) for name in refs),
-        *(table.c[col].label(f"id:{kind.value}") for kind, col in entry.subject.identifiers.items()),
-        *(table.c[col].is_not(None).label(f"has:{col}") for col in entry.columns),
+        *(table.c[col].label(columns.identifier(kind.value)) for kind, col in entry.subject.identifiers.items()),
+        *(table.c[col].is_not(None).label(columns.has(col)) for col in entry.columns),
         *(table.c[col] for col in dated),
     ]
     select = sa.select(*selected).order_by(table.c[entry.pk])
     if where is not None:
         select = select.where(where(table))
-    columns = [c.name for c in selected]
+    names = [c.name for c in selected]
 
     def convert(chunk: pd.DataFrame) -> pd.DataFrame:
         for kind in entry.subject.identifiers:
-            name = f"id:{kind.value}"
+            name = columns.identifier(kind.value)
             chunk[name] = tokenise_series(key, kind, chunk[name])
         for col in dated:
             chunk[col] = to_utc(chunk[col], tz)
         for col in entry.columns:
-            chunk[f"has:{col}"] = chunk[f"has:{col}"].astype(bool)
+            chunk[columns.has(col)] = chunk[columns.has(col)].astype(bool)
         return chunk
 
     parts: list[pd.DataFrame] = []
@@ -91,12 +94,12 @@ def snapshot_table(
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(select)
         for rows in result.partitions(chunk_rows):
-            parts.append(convert(pd.DataFrame(rows, columns=columns)))
+            parts.append(convert(pd.DataFrame(rows, columns=names)))
             done += len(parts[-1])
             if progress is not None:
                 progress(done)
-    frame = pd.concat(parts, ignore_index=True) if parts else convert(pd.DataFrame(columns=columns))
-    return TableSnapshot(frame[columns], date_only, refs)
+    frame = pd.concat(parts, ignore_index=True) if parts else convert(pd.DataFrame(columns=names))
+    return TableSnapshot(frame[names], date_only, refs)
 
 
 def snapshot_source(

@@ -18,6 +18,7 @@ from scipy.sparse.csgraph import connected_components
 from anonymizers.keys import Key
 from retention.config.catalog import Catalog, TableEntry, TableId
 from retention.daily.snapshot import SourceSnapshot, TableSnapshot
+from retention.rules import columns
 from retention.rules.identity import subject_key
 
 
@@ -48,12 +49,13 @@ def interaction_moments(snap: TableSnapshot, columns: list[str]) -> pd.Series:
 
 
 KNOWN = "!"  # sorts before every identifier token, so a known subject anchors its group
+KNOWN_TOKEN = columns.identifier("known")  # the subject a row had when the ledger changed it, as one more token
 
 
 def _with_known(frame: pd.DataFrame, entry: TableEntry, known: pd.DataFrame | None) -> pd.DataFrame:
     """Rows the ledger already acted on keep the subject recorded then: their replaced identifiers no longer
     count (a surrogate must not link anyone), and the recorded subject becomes one more token of the row."""
-    frame = frame.assign(**{"id:known": None})
+    frame = frame.assign(**{KNOWN_TOKEN: None})
     if known is None or known.empty:
         return frame
     by_pk = known.set_index("pk")
@@ -63,11 +65,11 @@ def _with_known(frame: pd.DataFrame, entry: TableEntry, known: pd.DataFrame | No
         return frame
     frame = frame.copy()
     rows = by_pk.loc[pks[hit]]
-    frame.loc[hit, "id:known"] = (KNOWN + rows["subject"]).to_numpy()
+    frame.loc[hit, KNOWN_TOKEN] = (KNOWN + rows["subject"]).to_numpy()
     for kind, column in entry.subject.identifiers.items():
         replaced = rows["fields"].map(lambda fields, c=column: c in fields).to_numpy()
         target = np.flatnonzero(hit)[replaced]
-        frame.loc[frame.index[target], f"id:{kind.value}"] = None
+        frame.loc[frame.index[target], columns.identifier(kind.value)] = None
     return frame
 
 
@@ -87,7 +89,7 @@ def _identifier_groups(
     for source, table, entry in catalog.tables():
         if entry.subject.identifiers:
             frame = _with_known(snapshots[source][table].frame, entry, known.get((source, table)))
-            cols = [f"id:{k.value}" for k in entry.subject.identifiers] + ["id:known"]
+            cols = [columns.identifier(k.value) for k in entry.subject.identifiers] + [KNOWN_TOKEN]
             tables.append(((source, table), frame, cols))
     offsets = np.cumsum([0] + [len(f) for _, f, _ in tables])
     n_rows = int(offsets[-1])

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from retention.config.catalog import Catalog, TableId
-from retention.config.policy import Clock, Policy
+from retention.config.policy import Policy
 from retention.daily.snapshot import SourceSnapshot, TableSnapshot
 from retention.daily.subjects import SubjectIndex, interaction_moments
-from retention.rules.calendar import UTC_DTYPE, add_period, as_utc, end_of_financial_year, end_of_local_day
+from retention.rules import columns
+from retention.rules.calendar import UTC_DTYPE, as_utc, end_of_local_day
+from retention.rules.clocks import purpose_deadline
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,6 @@ def tag_records(
     catalog: Catalog, policy: Policy, snapshots: Mapping[str, SourceSnapshot], index: SubjectIndex
 ) -> Tagged:
     tz = policy.timezone
-    fy_month, fy_day = policy.fy_end_month_day
     last_by_subject = index.last_interaction
     memo: dict[TableId, pd.DataFrame] = {}
     tagged: Tagged = {}
@@ -88,29 +89,14 @@ def tag_records(
         out["record"] = (_moment(snap, entry.record_date, tz) if entry.record_date else record_raw).pipe(as_utc).array
         events = _events(catalog, snapshots, source, table, tz, memo)
         for event in events.columns:
-            out[f"event:{event}"] = events[event].pipe(as_utc).array
+            out[columns.event(event)] = events[event].pipe(as_utc).array
         for name in entry.purposes:
-            purpose = policy.purposes[name]
-            waiting = pd.Series(False, index=out.index)
-            if purpose.clock is Clock.LAST_INTERACTION:
-                start = out["last_interaction"]
-            elif purpose.clock is Clock.RECORD_DATE:
-                start = out["record"]
-            elif purpose.clock is Clock.END_OF_FINANCIAL_YEAR:
-                start = end_of_financial_year(as_utc(record_raw).reset_index(drop=True), fy_month, fy_day, tz)
-            else:
-                start = out[f"event:{purpose.event}"]
-                waiting = start.isna()
-            deadline = add_period(as_utc(start), purpose.period, tz)
-            if purpose.or_at_event and f"event:{purpose.or_at_event}" in out.columns:
-                early = out[f"event:{purpose.or_at_event}"]
-                deadline = deadline.where(early.isna() | (deadline <= early), early)
-                waiting = waiting & early.isna()
-            out[f"deadline:{name}"] = deadline.pipe(as_utc).array
-            out[f"waiting:{name}"] = waiting.to_numpy()
-            out[f"undated:{name}"] = (deadline.isna() & ~waiting).to_numpy()
+            ends = purpose_deadline(policy.purposes[name], out, record_raw, policy)
+            out[columns.deadline(name)] = ends["deadline"].array
+            out[columns.waiting(name)] = ends["waiting"].to_numpy()
+            out[columns.undated(name)] = (ends["deadline"].isna() & ~ends["waiting"]).to_numpy()
         for column in raw.columns:
-            if column.startswith(("has:", "ref:")) or column == "fk":
+            if column.startswith((columns.HAS_PREFIX, columns.REF_PREFIX)) or column == columns.FK:
                 out[column] = raw[column].to_numpy()
         tagged[(source, table)] = TaggedTable(out, tuple(entry.purposes), dict(snap.refs))
     return tagged

@@ -21,6 +21,7 @@ from retention.quality.checks import (
     KEYS,
     PARSEABLE,
 )
+from retention.rules import columns
 from retention.rules.calendar import end_of_day
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ def snapshot_suites(
             for kind in entry.subject.identifiers:
                 name = f"well_formed:{kind.value}"
                 verdict = _by_pk(raw["pk"], table_flags, name)
-                token = raw[f"id:{kind.value}"].notna()
+                token = raw[columns.identifier(kind.value)].notna()
                 ours = (replaced or {}).get(table, {}).get(entry.subject.identifiers[kind], set())
                 judged = verdict.notna() & ~raw["pk"].astype(str).isin(ours)
                 frame[name] = _tri((verdict == 1) & token, judged)
@@ -134,7 +135,7 @@ def snapshot_suites(
         if entry.subject.foreign_key and entry.subject.parent in pks:
             links[entry.subject.foreign_key] = (raw["fk"], entry.subject.parent)
         for ref, parent in snap.refs.items():
-            col = ref.removeprefix("ref:")
+            col = columns.ref_column(ref)
             if col not in links and parent in pks:
                 links[col] = (raw[ref], parent)
         for col, (values, parent) in links.items():

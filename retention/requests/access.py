@@ -18,7 +18,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
@@ -28,7 +27,9 @@ from retention.config.loading import EstateConfig
 from retention.config.requests import RequestSettings
 from retention.config.settings import var_dir
 from retention.requests.view import EstateView
-from retention.rules.holds import HOLD_BOOKKEEPING, HOLD_LEGAL_CLAIM, HOLD_RESTRICTION, Holds
+from retention.rules import columns
+from retention.rules.clocks import last_day_kept
+from retention.rules.holds import Holds, hold_reasons
 from retention.storage.engines import Estate
 
 WITHHELD = "(withheld for security)"
@@ -85,12 +86,6 @@ def plain_value(value: object) -> object:
     return str(value)
 
 
-def _last_day(deadline: object, tz: ZoneInfo) -> str | None:
-    if deadline is None or pd.isna(deadline):
-        return None
-    return (pd.Timestamp(deadline) - pd.Timedelta(microseconds=1)).tz_convert(tz).date().isoformat()
-
-
 def write_export(
     config: EstateConfig,
     estate: Estate,
@@ -107,8 +102,6 @@ def write_export(
     catalog, policy = config.catalog, config.policy
     tz = policy.timezone
     now_ts = pd.Timestamp(now).tz_convert("UTC")
-    hold_tables = {tuple(t.split(".", 1)) for t in policy.bookkeeping_hold.tables}
-    bookkeeping = policy.bookkeeping_hold.purpose
     tables: dict[str, dict[str, object]] = {}
     csvs: dict[str, str] = {}
     counts: dict[TableId, int] = {}
@@ -131,23 +124,18 @@ def write_export(
                         c: (WITHHELD if c in withheld and row[c] is not None else plain_value(row[c])) for c in row
                     }
         records = []
-        for info in tagged.sort_values("pk").to_dict("records"):
-            if info["pk"] not in data:
+        tagged = tagged.assign(held=hold_reasons(tagged, tid, entry.purposes, policy, holds, now_ts))
+        for info in tagged.sort_values(columns.PK).to_dict("records"):
+            if info[columns.PK] not in data:
                 continue  # deleted between the snapshot and now
-            held = None
-            deadline = info.get(f"deadline:{bookkeeping}")
-            if tid in hold_tables and bookkeeping in entry.purposes and (pd.isna(deadline) or deadline > now_ts):
-                held = HOLD_BOOKKEEPING
-            elif info["subject"] in holds.legal_claim:
-                held = HOLD_LEGAL_CLAIM
-            elif info["subject"] in holds.restricted:
-                held = HOLD_RESTRICTION
+            held = info["held"] or None
             kept_until = {}
             for p in entry.purposes:
-                if info.get(f"waiting:{p}"):
+                if info.get(columns.waiting(p)):
                     kept_until[p] = f"until {policy.purposes[p].event} happens, then {policy.purposes[p].period}"
                 else:
-                    kept_until[p] = _last_day(info.get(f"deadline:{p}"), tz) or "no usable date"
+                    last = last_day_kept(info.get(columns.deadline(p)), tz)
+                    kept_until[p] = last.isoformat() if last else "no usable date"
             records.append(
                 {
                     "data": data[info["pk"]],

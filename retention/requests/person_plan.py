@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -16,11 +15,14 @@ from retention.config.keys import Keyring
 from retention.config.loading import EstateConfig
 from retention.config.policy import Action
 from retention.config.requests import RequestSettings
-from retention.daily.planning import PLAN_COLUMNS, Plan, children_first
-from retention.daily.tagging import Tagged
+from retention.daily.planning import PLAN_COLUMNS, Plan
 from retention.requests.model import RequestKind
 from retention.requests.view import EstateView, Progress
-from retention.rules.holds import HOLD_BOOKKEEPING, HOLD_LEGAL_CLAIM, HOLD_WHY, Holds
+from retention.rules import columns
+from retention.rules.clocks import last_day_kept
+from retention.rules.holds import HOLD_BOOKKEEPING, HOLD_WHY, Holds, hold_reasons
+from retention.rules.minimisation import fields_freed, only_filled_fields
+from retention.rules.references import children_first, referenced_by_staying
 from retention.storage.engines import Estate
 
 ERASURE_PURPOSE = "request:erasure"
@@ -66,13 +68,6 @@ class TableDecision:
 class PersonPlan:
     plan: Plan
     decisions: dict[TableId, TableDecision]
-
-
-def _last_day(deadline: pd.Timestamp, tz: ZoneInfo) -> dt.date | None:
-    """A deadline is the first instant after the period; the last day kept is the day before it."""
-    if pd.isna(deadline):
-        return None
-    return (deadline - pd.Timedelta(microseconds=1)).tz_convert(tz).date()
 
 
 @dataclass(frozen=True)
@@ -122,29 +117,28 @@ def plan_for_person(
     catalog, policy = config.catalog, config.policy
     tz = policy.timezone
     now_ts = pd.Timestamp(now).tz_convert("UTC")
-    hold_tables = {tuple(t.split(".", 1)) for t in policy.bookkeeping_hold.tables}
     bookkeeping = policy.bookkeeping_hold.purpose
     marketing = set(settings.marketing_purposes)
     purpose, rule, basis = label.purpose, label.rule, label.legal_basis
     plan = Plan(now_ts.tz_convert(tz).date(), {})
     decisions: dict[TableId, TableDecision] = {}
-    staying: dict[TableId, set[object]] = {}  # rows of each table that stay (for the reference check)
-    deleting: dict[TableId, set[object]] = {}
-    for tid in children_first(view.tagged, list(view.tagged)):
+    leaving: dict[TableId, set[object]] = {}  # rows each decided table deletes (for the reference check)
+    tables = list(view.tagged)
+    parents = {tid: {(tid[0], parent) for parent in view.tagged[tid].refs.values()} for tid in tables}
+    for tid in children_first(tables, parents.__getitem__):
         source, table = tid
         entry = catalog.table(source, table)
         purposes = list(entry.purposes)
         frame = view.tagged[tid].frame
-        rows = frame[frame["subject"].isin(list(subjects))]
+        rows = frame[frame[columns.SUBJECT].isin(list(subjects))]
         if skip and skip.get(tid):
-            rows = rows[~rows["pk"].isin(list(skip[tid]))]
-        deleting[tid] = set()
+            rows = rows[~rows[columns.PK].isin(list(skip[tid]))]
         if kind is RequestKind.MARKETING_OBJECTION:
             if not marketing & set(purposes):
                 continue
             delete_table = set(purposes) <= marketing
-            other = set().union(*(entry.columns_needed_by(p) for p in purposes if p not in marketing))
-            fields = [c for c in entry.columns if c not in other]
+            freed = fields_freed(entry, marketing & set(purposes))
+            fields = [c for c in entry.columns if c in freed]
             action = Action.CLEAR
         else:
             delete_table = all(policy.purposes[p].action is Action.DELETE for p in purposes)
@@ -153,49 +147,45 @@ def plan_for_person(
         if rows.empty:
             continue
         decision = decisions.setdefault(tid, TableDecision(source, table, rows_found=len(rows)))
-        held = pd.Series("", index=rows.index, dtype=object)
-        if tid in hold_tables and bookkeeping in purposes:
-            live = rows[f"deadline:{bookkeeping}"]
-            held[live.isna() | (live > now_ts)] = HOLD_BOOKKEEPING
-        held[(held == "") & rows["subject"].isin(holds.legal_claim)] = HOLD_LEGAL_CLAIM
+        held = hold_reasons(rows, tid, purposes, policy, holds.without_restrictions(), now_ts)
         for reason, group in rows[held != ""].groupby(held[held != ""]):
             until = None
             if reason == HOLD_BOOKKEEPING:
-                days = [d for d in (_last_day(x, tz) for x in group[f"deadline:{bookkeeping}"]) if d is not None]
+                days = [d for d in (last_day_kept(x, tz) for x in group[columns.deadline(bookkeeping)]) if d]
                 until = max(days) if days else None
             decision.keep(reason, len(group), until, HOLD_WHY[reason])
         if (held != "").any():
             plan.held_keys[tid] = pd.Series(
-                held[held != ""].to_numpy(), index=rows.loc[held != "", "pk"].to_numpy(), dtype=object, name="hold"
+                held[held != ""].to_numpy(),
+                index=rows.loc[held != "", columns.PK].to_numpy(),
+                dtype=object,
+                name="hold",
             )
         acting = rows[held == ""]
         already = {str(pk) for pk, p in done.get(tid, ()) if p == purpose}
-        fresh = acting[~acting["pk"].astype(str).isin(already)]
+        fresh = acting[~acting[columns.PK].astype(str).isin(already)]
         if len(fresh) < len(acting):
             decision.unchanged["already carried out by an earlier request"] = len(acting) - len(fresh)
-        blocked = _referenced_by_staying(frame, fresh, view.tagged, tid, staying) if delete_table else None
-        to_delete = fresh[~blocked] if blocked is not None else fresh.iloc[0:0]
-        to_change = fresh[blocked] if blocked is not None else fresh
-        if blocked is not None and blocked.any():
-            decision.notes.add("still referenced by rows that stay, so pseudonymised instead of deleted")
+        if delete_table:
+            blocked = referenced_by_staying(fresh[columns.PK], tid, view.tagged, leaving)
+            to_delete, to_change = fresh[~blocked], fresh[blocked]
+            if blocked.any():
+                decision.notes.add("still referenced by rows that stay, so pseudonymised instead of deleted")
+        else:
+            to_delete, to_change = fresh.iloc[0:0], fresh
         entries = []
         if not to_delete.empty:
-            deleting[tid] = set(to_delete["pk"])
+            leaving[tid] = set(to_delete[columns.PK])
             decision.delete += len(to_delete)
             entries.append(_entries(to_delete, Action.DELETE, [()] * len(to_delete), purpose, rule, basis))
-        replaced = _replaced_fields(known.get(tid), to_change["pk"])
-        row_fields = [
-            tuple(f for f in fields if has.get(f"has:{f}", False) and f not in replaced.get(str(pk), ()))
-            for pk, has in zip(to_change["pk"], to_change.to_dict("records"), strict=True)
-        ]
-        with_fields = [bool(f) for f in row_fields]
-        if any(with_fields):
-            changing = to_change[with_fields]
-            chosen = [f for f, keep in zip(row_fields, with_fields, strict=True) if keep]
+        replaced = _replaced_fields(known.get(tid), to_change[columns.PK])
+        wanted = [tuple(f for f in fields if f not in replaced.get(str(pk), ())) for pk in to_change[columns.PK]]
+        changing = only_filled_fields(_entries(to_change, action, wanted, purpose, rule, basis), frame)
+        if not changing.empty:
             decision.pseudonymise += len(changing)
-            decision.fields.update(f for fs in chosen for f in fs)
-            entries.append(_entries(changing, action, chosen, purpose, rule, basis))
-        left = len(to_change) - sum(with_fields)
+            decision.fields.update(f for fs in changing["fields"] for f in fs)
+            entries.append(changing)
+        left = len(to_change) - len(changing)
         if left:
             if fields:
                 reason = ALREADY_DONE
@@ -206,7 +196,6 @@ def plan_for_person(
             decision.unchanged[reason] = decision.unchanged.get(reason, 0) + left
         if entries:
             plan.entries[tid] = pd.concat(entries, ignore_index=True)
-        staying[tid] = set(frame["pk"]) - deleting[tid]
     plan.entries = {tid: plan.entries[tid] for tid in view.tagged if tid in plan.entries}
     return PersonPlan(plan, {tid: decisions[tid] for tid in view.tagged if tid in decisions})
 
@@ -236,24 +225,6 @@ def _replaced_fields(known: pd.DataFrame | None, pks: pd.Series) -> dict[str, fr
         return {}
     wanted = known[known["pk"].isin(set(pks.astype(str)))]
     return dict(zip(wanted["pk"], wanted["fields"], strict=True))
-
-
-def _referenced_by_staying(
-    frame: pd.DataFrame, rows: pd.DataFrame, tagged: Tagged, me: TableId, staying: Mapping[TableId, set[object]]
-) -> pd.Series:
-    """Rows about to be deleted that a row staying in another table of the source references."""
-    blocked = pd.Series(False, index=rows.index)
-    for (source, table), child in tagged.items():
-        if source != me[0] or (source, table) == me:
-            continue
-        for ref_col, parent in child.refs.items():
-            if parent != me[1]:
-                continue
-            kept_pks = staying.get((source, table), set(child.frame["pk"]))
-            child_frame = child.frame
-            still = set(child_frame.loc[child_frame["pk"].isin(kept_pks), ref_col].dropna())
-            blocked |= rows["pk"].isin(still)
-    return blocked
 
 
 @dataclass

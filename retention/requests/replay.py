@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from retention.apply.applier import SourceApplier
 from retention.config.keys import KeyError_, Keyring
 from retention.config.loading import EstateConfig
+from retention.rules import columns
 from retention.rules.calendar import end_of_day
 from retention.rules.identity import tokenise_series
 from retention.storage.marker import marker
@@ -187,7 +188,7 @@ def _restored_subjects(
         query = sa.select(
             tables[0].c[catalog.table(source, table).pk].label("pk"),
             tables[-1].c[catalog.table(source, root).pk].label("root_pk"),
-            *(tables[-1].c[col].label(f"id:{kind.value}") for kind, col in identifiers.items()),
+            *(tables[-1].c[col].label(columns.identifier(kind.value)) for kind, col in identifiers.items()),
         ).select_from(tables[0])
         for child, parent in itertools.pairwise(tables):
             link = catalog.table(source, child.name).subject
@@ -198,22 +199,24 @@ def _restored_subjects(
             for i in range(0, len(pks), 1000):
                 chunk = pks[i : i + 1000]
                 part = conn.execute(query.where(tables[0].c[catalog.table(source, table).pk].in_(chunk))).all()
-                frames.append(pd.DataFrame(part, columns=["pk", "root_pk", *(f"id:{k.value}" for k in identifiers)]))
+                frames.append(
+                    pd.DataFrame(part, columns=["pk", "root_pk", *(columns.identifier(k.value) for k in identifiers)])
+                )
         found = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         if found.empty:
             continue
         token_cols = []
         for kind in identifiers:
-            name = f"id:{kind.value}"
+            name = columns.identifier(kind.value)
             found[name] = tokenise_series(keyring.subject, kind, found[name].astype(object))
             token_cols.append(name)
         tokens = sorted({t for c in token_cols for t in found[c].dropna()})
         by_token = _token_subjects(control, tokens)
         earlier = _ledger_subjects(control, source, root, [str(p) for p in found["root_pk"]], present)
         root_pks = [str(p) for p in found["root_pk"]]
-        columns = [found[c].tolist() for c in token_cols]
+        token_values = [found[c].tolist() for c in token_cols]
         for i, pk in enumerate(found["pk"].tolist()):
-            tokens_here = [col[i] for col in columns if isinstance(col[i], str)]
+            tokens_here = [col[i] for col in token_values if isinstance(col[i], str)]
             mapped = {by_token.get(t) for t in tokens_here}
             if not tokens_here or mapped == {None}:
                 allowed[(table, str(pk))] = earlier.get(root_pks[i], set())

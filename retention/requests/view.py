@@ -21,6 +21,7 @@ from retention.requests.register import (
     subjects_of_tokens,
     tokens_of,
 )
+from retention.rules import columns
 from retention.storage.control import (
     load_activity,
     load_known_subjects,
@@ -167,7 +168,7 @@ def _add_descendants(
             continue
         snap = snapshots[source][table]
         for ref, parent in snap.refs.items():
-            column = ref.removeprefix("ref:")
+            column = columns.ref_column(ref)
             targets = included.get((source, parent))
             if column == entry.subject.foreign_key or not targets:
                 continue

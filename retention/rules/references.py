@@ -6,8 +6,13 @@ break the reference (or be refused by the database). Both the daily plan and a s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Hashable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from typing import Protocol, TypeVar
+
+import pandas as pd
+
+from retention.config.catalog import TableId
+from retention.rules import columns
 
 T = TypeVar("T", bound=Hashable)
 
@@ -28,3 +33,30 @@ def children_first(tables: Sequence[T], parents_of: Callable[[T], Collection[T]]
             order.extend(remaining)
             break
     return order
+
+
+class Referencing(Protocol):
+    """A tagged table as the reference rule sees it: its frame and its `ref:` columns' referenced tables."""
+
+    frame: pd.DataFrame
+    refs: dict[str, str]
+
+
+def referenced_by_staying(
+    pks: pd.Series, me: TableId, tables: Mapping[TableId, Referencing], leaving: Mapping[TableId, Collection[object]]
+) -> pd.Series:
+    """Which of the keys `pks` of table `me` some row of another table of the same source still references
+    after the change: rows listed in `leaving[table]` go, every other row (of a table not decided yet, too)
+    stays."""
+    referenced = pd.Series(False, index=pks.index)
+    for other, child in tables.items():
+        if other[0] != me[0] or other == me:
+            continue
+        going = leaving.get(other)
+        for ref_column, parent in child.refs.items():
+            if parent != me[1]:
+                continue
+            frame = child.frame
+            staying = frame if not going else frame[~frame[columns.PK].isin(list(going))]
+            referenced |= pks.isin(set(staying[ref_column].dropna()))
+    return referenced
