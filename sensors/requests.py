@@ -26,7 +26,7 @@ from retention.requests.locks import locked_keys
 from retention.requests.model import RequestStatus, SubjectRequest
 from retention.requests.register import fail_request, list_requests, person_keys, requeue_request
 from retention.storage.engines import control_engine
-from retention.storage.schema import ensure_request_schema, ensure_schema
+from retention.storage.schema import ensure_schema
 
 MAX_ATTEMPTS = 3
 IN_PROGRESS = [
@@ -62,7 +62,6 @@ def build_request_sensor(catalog_path: str, policy_path: str, daily_job: str) ->
         control = control_engine(url)
         try:
             ensure_schema(control)
-            ensure_request_schema(control)
             purge_exports(load_request_settings(config))
             return _evaluate(context, control, daily_job)
         finally:

@@ -24,7 +24,7 @@ from retention.requests.locks import release_locks
 from retention.requests.model import MAX_IDENTIFIER_CHARS, RequestKind, RequestStatus, SubjectRequest
 from retention.rules.calendar import utc
 from retention.rules.identity import identifier_token, normalise
-from retention.storage.schema import ensure_request_schema, subject_requests, subject_tokens
+from retention.storage.schema import ensure_schema, subject_requests, subject_tokens
 
 
 def _row(row: sa.RowMapping) -> SubjectRequest:
@@ -92,7 +92,7 @@ def register_request(
     for ident_kind, value in identifiers.items():
         check_identifier(ident_kind, value)
     received = utc(received_at or dt.datetime.now(dt.UTC))
-    ensure_request_schema(control)
+    ensure_schema(control)
     with control.begin() as conn:
         result = conn.execute(
             subject_requests.insert().values(
@@ -110,7 +110,7 @@ def register_request(
 
 
 def get_request(control: sa.Engine, request_id: int) -> SubjectRequest | None:
-    ensure_request_schema(control)
+    ensure_schema(control)
     with control.connect() as conn:
         row = (
             conn.execute(sa.select(subject_requests).where(subject_requests.c.request_id == request_id))
@@ -121,7 +121,7 @@ def get_request(control: sa.Engine, request_id: int) -> SubjectRequest | None:
 
 
 def list_requests(control: sa.Engine, statuses: Collection[RequestStatus] | None = None) -> list[SubjectRequest]:
-    ensure_request_schema(control)
+    ensure_schema(control)
     query = sa.select(subject_requests).order_by(subject_requests.c.request_id)
     if statuses:
         query = query.where(subject_requests.c.status.in_([s.value for s in statuses]))

@@ -28,7 +28,7 @@ from retention.rules import columns
 from retention.rules.calendar import end_of_day
 from retention.rules.identity import tokenise_series
 from retention.storage.marker import marker
-from retention.storage.schema import DONE, ensure_request_schema, ensure_schema, ledger, replays, subject_tokens
+from retention.storage.schema import DONE, ensure_schema, ledger, replays, subject_tokens
 
 
 class ReplayError(Exception):
@@ -76,7 +76,6 @@ def replay_source(
     if source not in config.catalog.sources:
         raise ReplayError(f"unknown source {source!r}; the catalog has {', '.join(config.catalog.sources)}")
     ensure_schema(control)
-    ensure_request_schema(control)
     say = progress or (lambda _m: None)
     tz = config.policy.timezone
     start = end_of_day(since - dt.timedelta(days=1), tz).to_pydatetime()

@@ -30,7 +30,7 @@ from retention.storage.control import (
     load_holds,
 )
 from retention.storage.engines import Estate
-from retention.storage.schema import ensure_request_schema, ensure_schema
+from retention.storage.schema import ensure_schema
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,6 @@ def carry_out_request(
     control = estate.control
     assert control is not None
     ensure_schema(control)
-    ensure_request_schema(control)
     settings = load_request_settings(config)
     purge_exports(settings)
     request = get_request(control, request_id)

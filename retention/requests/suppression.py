@@ -25,10 +25,7 @@ from retention.requests.register import (
 from retention.requests.view import EstateView
 from retention.rules.calendar import end_of_day
 from retention.rules.holds import Holds
-from retention.storage.schema import (
-    ensure_request_schema,
-    marketing_suppressions,
-)
+from retention.storage.schema import ensure_schema, marketing_suppressions
 
 
 @dataclass(frozen=True)
@@ -62,7 +59,7 @@ def add_suppressions(control: sa.Engine, request_id: int, subjects: Iterable[str
 
 
 def load_suppressions(control: sa.Engine) -> Suppressions:
-    ensure_request_schema(control)
+    ensure_schema(control)
     with control.connect() as conn:
         rows = conn.execute(
             sa.select(
