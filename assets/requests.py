@@ -14,8 +14,7 @@ from retention.config.requests import load_request_settings
 from retention.daily.planning import Plan
 from retention.daily.subjects import SubjectIndex
 from retention.daily.tagging import Tagged
-from retention.requests.person_plan import apply_person_plan
-from retention.requests.receipts import table_receipts
+from retention.requests.person_plan import apply_person_plan, table_receipts
 from retention.requests.suppression import load_suppressions, plan_suppression
 from retention.requests.view import EstateView
 from retention.storage.control import load_done, load_holds, load_known_subjects
@@ -71,15 +70,15 @@ def build_suppression_asset(sources: list[str], partitions: dg.PartitionsDefinit
             config, estate.estate, estate.keyring, person.plan, run_id=context.run_id, progress=context.log.debug
         )
         tables = table_receipts(person.decisions, applied)
-        removed = sum(int(t["deleted"]) for t in tables)
-        cleared = sum(int(t["pseudonymised"]) for t in tables)
+        removed = sum(t.deleted for t in tables)
+        cleared = sum(t.pseudonymised for t in tables)
         if applied.problems:
             raise dg.Failure(
                 description="verification after removing suppressed marketing rows failed",
                 metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in applied.problems))},
             )
         lines = ["| source | table | deleted | cleared |", "|---|---|---:|---:|"]
-        lines += [f"| {t['source']} | {t['table']} | {t['deleted']} | {t['pseudonymised']} |" for t in tables]
+        lines += [f"| {t.source} | {t.table} | {t.deleted} | {t.pseudonymised} |" for t in tables]
         context.log.info(f"suppression list: {removed} marketing rows removed, {cleared} cleared")
         return dg.MaterializeResult(
             metadata={

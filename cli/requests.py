@@ -24,7 +24,8 @@ from retention.config.catalog import IdentifierKind
 from retention.config.keys import KeyError_, Keyring, load_keyring
 from retention.config.loading import EstateConfig
 from retention.config.requests import RequestSettingsError, load_request_settings
-from retention.requests.model import KIND_TEXT, RequestKind, RequestStatus, SubjectRequest
+from retention.requests.kinds import KIND_TEXT, RequestKind, RequestStatus
+from retention.requests.model import SubjectRequest
 from retention.requests.receipts import receipt_text
 from retention.requests.register import get_request, list_requests, register_request
 from retention.storage.engines import Estate, EstateError, control_engine, is_demo
@@ -277,7 +278,9 @@ def show(
     if request is None:
         raise fail(f"there is no request #{request_id}; `retention request list` shows the register")
     if as_json:
-        sys.stdout.write(json.dumps(request.receipt or {}, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(
+            json.dumps(request.receipt.document() if request.receipt else {}, indent=2, ensure_ascii=False) + "\n"
+        )
         return
     now = dt.datetime.now(dt.UTC)
     console.print(f"request [bold]#{request.request_id}[/]: {KIND_TEXT[request.kind]}")

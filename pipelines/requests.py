@@ -12,7 +12,8 @@ import dagster as dg
 from pydantic import Field
 
 from pipelines.resources import EstateResource
-from retention.requests.model import RequestStatus
+from retention.requests.kinds import RequestStatus
+from retention.requests.receipts import Receipt
 from retention.requests.service import carry_out_request
 
 SUBJECT_REQUEST_JOB = "subject_request"
@@ -31,13 +32,12 @@ def run_config_for(request_id: int) -> dict[str, object]:
     return {"ops": {REQUEST_OP: {"config": {"request_id": request_id}}}}
 
 
-def _tables_markdown(receipt: Mapping[str, object]) -> str:
+def _tables_markdown(receipt: Receipt) -> str:
     lines = ["| source | table | found | deleted | pseudonymised | kept |", "|---|---|---:|---:|---:|---:|"]
-    for t in receipt.get("tables") or []:  # type: ignore[union-attr]
-        kept = sum(int(k["rows"]) for k in t["kept"])
-        lines.append(
-            f"| {t['source']} | {t['table']} | {t['rows_found']} | {t['deleted']} | {t['pseudonymised']} | {kept} |"
-        )
+    lines += [
+        f"| {t.source} | {t.table} | {t.rows_found} | {t.deleted} | {t.pseudonymised} | {t.kept_rows} |"
+        for t in receipt.tables
+    ]
     return "\n".join(lines)
 
 
@@ -60,19 +60,19 @@ def carry_out_subject_request(
         run_id=context.run_id,
         progress=context.log.info,
     )
-    receipt = outcome.receipt or {}
+    receipt = outcome.receipt
     metadata: dict[str, dg.MetadataValue] = {
         "request": dg.MetadataValue.int(outcome.request_id),
         "status": dg.MetadataValue.text(outcome.status.value),
         "summary": dg.MetadataValue.text(outcome.summary),
     }
-    if receipt:
-        metadata["kind"] = dg.MetadataValue.text(str(receipt["kind"]))
+    if receipt is not None:
+        metadata["kind"] = dg.MetadataValue.text(receipt.kind.value)
         metadata["tables"] = dg.MetadataValue.md(_tables_markdown(receipt))
     context.log.info(f"request {outcome.request_id}: {outcome.status.value}: {outcome.summary}")
     if outcome.status is RequestStatus.FAILED:
         raise dg.Failure(description=f"request {outcome.request_id} failed: {outcome.summary}", metadata=metadata)
-    return dg.Output(receipt, metadata=metadata)
+    return dg.Output(receipt.document() if receipt is not None else {}, metadata=metadata)
 
 
 @dg.job(

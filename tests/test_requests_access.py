@@ -15,7 +15,7 @@ import pytest
 
 from retention.config.requests import RequestSettings
 from retention.requests.access import exports_dir, plain_value, purge_exports
-from retention.requests.model import RequestKind, RequestStatus
+from retention.requests.kinds import RequestKind, RequestStatus
 from tests.databases import server_databases
 from tests.requests_support import column_names, customer_identifiers, demo_estate, estate_contents, rows_of
 
@@ -39,8 +39,8 @@ def test_access_export_holds_every_row_of_the_person_and_nobody_elses(
 
         outcome = demo.carry_out(demo.register(RequestKind.ACCESS, **given))
         assert outcome.status is RequestStatus.DONE and outcome.receipt is not None
-        name = outcome.receipt["export"]["file"]
-        assert name.startswith("exports/request-") and str(tmp_path) not in json.dumps(outcome.receipt)
+        name = outcome.receipt.export.file
+        assert name.startswith("exports/request-") and str(tmp_path) not in outcome.receipt.to_json()
         path = exports_dir() / Path(name).name
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(exports_dir().stat().st_mode) == 0o700
@@ -91,7 +91,7 @@ def test_access_export_holds_every_row_of_the_person_and_nobody_elses(
         # exports are removed after the configured number of days
         os.utime(path, (path.stat().st_atime - 31 * 86_400, path.stat().st_mtime - 31 * 86_400))
         fresh = demo.carry_out(demo.register(RequestKind.ACCESS, **given))  # every request run purges
-        fresh_path = exports_dir() / Path(fresh.receipt["export"]["file"]).name
+        fresh_path = exports_dir() / Path(fresh.receipt.export.file).name
         assert not path.exists() and fresh_path.exists()
         assert purge_exports(RequestSettings(export_keep_days=30)) == 0
         os.utime(fresh_path, (fresh_path.stat().st_atime - 8 * 86_400, fresh_path.stat().st_mtime - 8 * 86_400))

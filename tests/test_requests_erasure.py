@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from retention.apply.applier import REPLACING
-from retention.requests.model import RequestKind, RequestStatus
+import anonymizers
+from retention.requests.kinds import RequestKind, RequestStatus
+from retention.requests.receipts import VerificationReceipt
 from retention.requests.register import get_request
 from retention.requests.view import read_person
 from tests.databases import ServerDatabases
@@ -78,15 +79,15 @@ def test_erasure_of_people_in_one_two_and_three_databases(
     for n, request_id in requests.items():
         outcome = demo.carry_out(request_id)
         assert outcome.status is RequestStatus.DONE, outcome.summary
-        assert outcome.receipt is not None and outcome.receipt["found"] is True
-        assert outcome.receipt["subjects"] == [chosen[n]]
-        assert outcome.receipt["verification"] == {"passed": True, "problems": []}
+        assert outcome.receipt is not None and outcome.receipt.found is True
+        assert outcome.receipt.subjects == [chosen[n]]
+        assert outcome.receipt.verification == VerificationReceipt(passed=True, problems=[])
         receipts[n] = outcome.receipt
 
     after = estate_contents(demo.urls)
     catalog = demo.config.catalog
     for n in chosen:
-        receipt_tables = {(t["source"], t["table"]): t for t in receipts[n]["tables"]}
+        receipt_tables = {(t.source, t.table): t for t in receipts[n].tables}
         assert set(receipt_tables) == set(rows[n])
         for tid, pks in rows[n].items():
             entry = catalog.table(*tid)
@@ -95,14 +96,14 @@ def test_erasure_of_people_in_one_two_and_three_databases(
             same = pks - gone - changed
             t = receipt_tables[tid]
             # the receipt says what the database shows
-            assert (t["rows_found"], t["deleted"]) == (len(pks), len(gone)), tid
+            assert (t.rows_found, t.deleted) == (len(pks), len(gone)), tid
             # rows whose only personal data is free text without e-mails or phones are scrubbed into themselves
-            same_but_processed = t["pseudonymised"] - len(changed)
+            same_but_processed = t.pseudonymised - len(changed)
             assert same_but_processed >= 0, tid
             if same_but_processed:
-                assert all(entry.columns[f].anonymizer not in REPLACING for f in t["fields_changed"]), tid
-            kept = sum(k["rows"] for k in t["kept"])
-            unchanged = sum(u["rows"] for u in t["unchanged"])
+                assert all(not anonymizers.get(entry.columns[f].anonymizer).replaces for f in t.fields_changed), tid
+            kept = t.kept_rows
+            unchanged = sum(u.rows for u in t.unchanged)
             assert kept + unchanged + same_but_processed == len(same), tid
             all_delete = all(demo.config.policy.purposes[p].action.value == "delete" for p in entry.purposes)
             if all_delete:
@@ -112,17 +113,17 @@ def test_erasure_of_people_in_one_two_and_three_databases(
                 live = set(frame.loc[frame["deadline:bookkeeping"] > pd.Timestamp(NOW), "pk"].tolist()) & pks
                 assert live and not live & (gone | changed), "vouchers inside their bookkeeping period stay as they are"
                 assert not gone, "an expired voucher is pseudonymised, not deleted"
-                assert kept == len(live) and all(k["reason"] == "bookkeeping" for k in t["kept"])
-                assert all(k["until"] >= "2026-12-31" for k in t["kept"])
+                assert kept == len(live) and all(k.reason == "bookkeeping" for k in t.kept)
+                assert all(k.until is not None and k.until >= "2026-12-31" for k in t.kept)
             # no replaced personal value is left in the person's rows that stay and are not held
             names = columns[tid]
             for pk in changed:
                 for column, spec in entry.columns.items():
                     i = names.index(column)
                     old = before[tid][pk][i]
-                    if old is not None and spec.anonymizer in REPLACING:
+                    if old is not None and anonymizers.get(spec.anonymizer).replaces:
                         assert after[tid][pk][i] != old, f"{tid}.{column} still holds its value"
-        assert receipts[n]["summary"].startswith("Erased:")
+        assert receipts[n].summary.startswith("Erased:")
     # nobody else's rows changed
     erased: dict[tuple[str, str], set[object]] = {}
     for per_table in rows.values():
@@ -134,7 +135,7 @@ def test_erasure_of_people_in_one_two_and_three_databases(
     # the partner shares of the erased people became the recipients to tell (Art 19)
     for n in (1, 2, 3):
         shares = rows[n].get(("enrolment", "partner_shares"), set())
-        told = sum(r["records"] for r in receipts[n]["recipients"])
+        told = sum(r.records for r in receipts[n].recipients)
         assert told == len(shares)
     # done: the identifiers given are gone from the control database, only subject keys remain
     dump = _control_dump(demo.control_url)

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from retention.config.catalog import IdentifierKind
 from retention.config.requests import load_request_settings
-from retention.requests.model import MAX_IDENTIFIER_CHARS, RequestKind, RequestStatus
+from retention.requests.kinds import RequestKind, RequestStatus
+from retention.requests.model import MAX_IDENTIFIER_CHARS
 from retention.requests.register import check_identifier, get_request, register_request
 from tests.databases import ServerDatabases
 from tests.requests_support import demo_estate, estate_contents
@@ -66,11 +67,11 @@ def test_hostile_identifiers_are_stored_and_matched_safely(
         for kind, request_id in ids.items():
             outcome = demo.carry_out(request_id)
             assert outcome.status is RequestStatus.DONE, kind
-            assert outcome.receipt["found"] is False and outcome.receipt["tables"] == []
-            assert outcome.receipt["summary"].startswith("Nothing was found about this person"), kind
+            assert outcome.receipt.found is False and outcome.receipt.tables == []
+            assert outcome.receipt.summary.startswith("Nothing was found about this person"), kind
         assert estate_contents(demo.urls) == before, "nothing in the estate changed"
         outcome = demo.carry_out(mixed)
-        assert outcome.status is RequestStatus.DONE and outcome.receipt["found"] is True
+        assert outcome.status is RequestStatus.DONE and outcome.receipt.found is True
         customers = estate_contents({"enrolment": demo.urls["enrolment"]})[("enrolment", "customers")]
         assert customers[planted][3] != PLANTED_EMAIL and "Zoë" not in customers[planted][2]
         for request_id in [*ids.values(), mixed]:

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from retention.config.catalog import IdentifierKind
-from retention.requests.model import RequestKind, RequestStatus
+from retention.requests.kinds import RequestKind, RequestStatus
 from retention.requests.person_plan import SUPPRESSION_PURPOSE
 from retention.requests.suppression import is_suppressed, load_suppressions
 from retention.storage.schema import ledger
@@ -70,7 +70,7 @@ def test_marketing_objection_survives_the_next_daily_runs(tmp_path: Path, monkey
                 assert not pks & set(after[tid]), f"{tid}: marketing rows of the person are deleted"
             else:
                 assert {pk: after[tid][pk] for pk in pks} == {pk: before[tid][pk] for pk in pks}, "admin data untouched"
-        deleted = sum(t["deleted"] for t in outcome.receipt["tables"])
+        deleted = sum(t.deleted for t in outcome.receipt.tables)
         assert deleted == sum(len(pks) for tid, pks in mine.items() if tid in MARKETING)
 
         engine = sa.create_engine(demo.control_url)

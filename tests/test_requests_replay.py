@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from cli.app import app
 from retention.demo.generator import generate_demo_estate
-from retention.requests.model import RequestKind, RequestStatus
+from retention.requests.kinds import RequestKind, RequestStatus
 from retention.requests.replay import replay_source
 from retention.storage.schema import replays
 from tests.databases import server_databases

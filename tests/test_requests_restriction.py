@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from retention.daily.flow import compute_plan
-from retention.requests.model import RequestKind, RequestStatus
+from retention.requests.kinds import RequestKind, RequestStatus
 from retention.rules.holds import HOLD_BOOKKEEPING, HOLD_RESTRICTION
 from tests.databases import server_databases
 from tests.requests_support import (
@@ -48,7 +48,7 @@ def test_restriction_holds_through_daily_runs_and_lifting_it_resumes_retention(
         number = estate_contents({"enrolment": demo.urls["enrolment"]})[("enrolment", "customers")][customer][1]
 
         outcome = demo.carry_out(demo.register(RequestKind.RESTRICTION, customer_number=number))
-        assert outcome.status is RequestStatus.DONE and outcome.receipt["restriction"] == {
+        assert outcome.status is RequestStatus.DONE and outcome.receipt.document()["restriction"] == {
             "placed": 1,
             "already in force": 0,
         }
@@ -69,7 +69,7 @@ def test_restriction_holds_through_daily_runs_and_lifting_it_resumes_retention(
         assert after != before, "the daily run did act on everybody else"
 
         lifted = demo.carry_out(demo.register(RequestKind.LIFT_RESTRICTION, customer_number=number), now=NOW)
-        assert lifted.status is RequestStatus.DONE and lifted.receipt["restriction"] == {"lifted": 1}
+        assert lifted.status is RequestStatus.DONE and lifted.receipt.document()["restriction"] == {"lifted": 1}
         day = ANCHOR + dt.timedelta(days=1)
         assert _due(demo, day, person) > 0
         apply_day(demo, day)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from pipelines.requests import TAG_ATTEMPT, TAG_REQUEST, TAG_SUBJECT, run_config_for, subject_request_job
 from pipelines.resources import EstateResource
-from retention.requests.model import RequestKind, RequestStatus
+from retention.requests.kinds import RequestKind, RequestStatus
 from retention.requests.register import claim_request, get_request
 from sensors.requests import build_request_sensor
 from tests.databases import server_databases
@@ -147,5 +147,5 @@ def test_launchpad_run_config_names_the_request(demo: DemoEstate) -> None:
     finally:
         engine.dispose()
     assert request.status is RequestStatus.DONE
-    assert request.receipt["found"] is False
-    assert request.receipt["summary"] == "Nothing was found about this person in our databases."
+    assert request.receipt.found is False
+    assert request.receipt.summary == "Nothing was found about this person in our databases."

@@ -26,10 +26,14 @@ from retention.config.catalog import Category, TableId
 from retention.config.loading import EstateConfig
 from retention.config.requests import RequestSettings
 from retention.config.settings import var_dir
+from retention.requests.model import SubjectRequest
+from retention.requests.receipts import ExportReceipt, Receipt, Recipient, TableReceipt, rows_text
+from retention.requests.recipients import recipients_of
 from retention.requests.view import EstateView
 from retention.rules import columns
 from retention.rules.clocks import last_day_kept
 from retention.rules.holds import Holds, hold_reasons
+from retention.storage.control import load_holds
 from retention.storage.engines import Estate
 
 WITHHELD = "(withheld for security)"
@@ -52,25 +56,12 @@ class Export:
     def rows(self) -> int:
         return sum(self.tables.values())
 
-    def receipt(self) -> dict[str, object]:
+    def receipt(self) -> ExportReceipt:
         """For the receipt: the file's name under var/ (not this machine's path), size and expiry."""
-        return {"file": f"exports/{self.path.name}", "rows": self.rows, "removed on": self.expires.isoformat()}
+        return ExportReceipt(file=f"exports/{self.path.name}", rows=self.rows, removed_on=self.expires.isoformat())
 
-    def table_counts(self) -> list[dict[str, object]]:
-        return [
-            {
-                "source": s,
-                "table": t,
-                "rows_found": n,
-                "deleted": 0,
-                "pseudonymised": 0,
-                "fields_changed": [],
-                "kept": [],
-                "unchanged": [],
-                "notes": ["exported"],
-            }
-            for (s, t), n in self.tables.items()
-        ]
+    def table_counts(self) -> list[TableReceipt]:
+        return [TableReceipt(source=s, table=t, rows_found=n, notes=["exported"]) for (s, t), n in self.tables.items()]
 
 
 def plain_value(value: object) -> object:
@@ -93,7 +84,7 @@ def write_export(
     subjects: Collection[str],
     request_id: int,
     settings: RequestSettings,
-    recipients: list[dict[str, object]],
+    recipients: list[Recipient],
     *,
     now: dt.datetime,
     holds: Holds,
@@ -155,7 +146,7 @@ def write_export(
         "about": "Everything our databases hold about you, with why we keep each record, on which legal basis "
         "and until when (GDPR Art 15 and 20).",
         "tables": tables,
-        "recipients": recipients,
+        "recipients": [r.model_dump(mode="json") for r in recipients],
         "retention_schedule": {
             name: {
                 "data": p.data,
@@ -232,3 +223,36 @@ def purge_exports(settings: RequestSettings, now: dt.datetime | None = None) -> 
             path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def give_access(
+    config: EstateConfig,
+    estate: Estate,
+    settings: RequestSettings,
+    request: SubjectRequest,
+    view: EstateView,
+    subjects: set[str],
+    receipt: Receipt,
+    moment: dt.datetime,
+) -> Receipt:
+    """Access and portability: write the person's export and say where it is and when it goes."""
+    assert estate.control is not None
+    receipt.recipients = recipients_of(config, settings, estate, view, subjects)
+    export = write_export(
+        config,
+        estate,
+        view,
+        subjects,
+        request.request_id,
+        settings,
+        receipt.recipients,
+        now=moment,
+        holds=load_holds(estate.control),
+    )
+    receipt.export = export.receipt()
+    receipt.tables = export.table_counts()
+    receipt.summary = (
+        f"An export of {rows_text(export.rows)} in {len(export.tables)} tables was written; hand it to the person. "
+        f"It is removed on {export.expires.isoformat()}."
+    )
+    return receipt

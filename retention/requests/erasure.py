@@ -1,30 +1,28 @@
-"""Erasure (Art 17) and objection to marketing (Art 21(2)): plan the person, apply, receipt."""
+"""Erasure (Art 17): everything about the person is deleted or pseudonymised, except what the law keeps.
+
+Rows of a table whose purposes all end in deletion are deleted, other rows pseudonymised with their columns'
+anonymisers; vouchers inside their bookkeeping period and rows under a legal claim stay untouched and are
+listed with the reason and until when. The recipients of the person's data are listed to be told (Art 19),
+and an erasure supersedes a restriction.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
-
-import sqlalchemy as sa
 
 from retention.config.keys import Keyring
 from retention.config.loading import EstateConfig
 from retention.config.requests import RequestSettings
-from retention.requests.model import RequestKind, SubjectRequest
-from retention.requests.person_plan import apply_person_plan, plan_for_person, request_label
-from retention.requests.receipts import rows_text, table_receipts
+from retention.requests.model import SubjectRequest
+from retention.requests.person_plan import plan_and_apply
+from retention.requests.receipts import Receipt, RestrictionReceipt, rows_text
 from retention.requests.recipients import recipients_of
+from retention.requests.restriction import lift_restrictions
 from retention.requests.view import EstateView, Progress
-from retention.storage.control import (
-    load_done,
-    load_holds,
-    load_known_subjects,
-)
 from retention.storage.engines import Estate
-from retention.storage.schema import restrictions
 
 
-def erase_or_object(
+def erase(
     config: EstateConfig,
     estate: Estate,
     keyring: Keyring,
@@ -32,55 +30,22 @@ def erase_or_object(
     request: SubjectRequest,
     view: EstateView,
     subjects: set[str],
-    receipt: dict[str, object],
+    receipt: Receipt,
+    *,
     run_id: str,
     moment: dt.datetime,
     progress: Progress | None,
-) -> dict[str, object]:
-    control = estate.control
-    assert control is not None
-    holds = load_holds(control)
-    person = plan_for_person(
-        config,
-        view,
-        subjects,
-        request.kind,
-        label=request_label(request.kind, request.request_id),
-        now=moment,
-        holds=holds,
-        done=load_done(control),
-        known=load_known_subjects(control),
-        settings=settings,
+) -> Receipt:
+    receipt.recipients = recipients_of(config, settings, estate, view, subjects)
+    receipt.tables, receipt.verification = plan_and_apply(
+        config, estate, keyring, settings, request, view, subjects, run_id=run_id, moment=moment, progress=progress
     )
-    if request.kind is RequestKind.ERASURE:
-        receipt["recipients"] = recipients_of(config, settings, estate, view, subjects)
-    applied = apply_person_plan(config, estate, keyring, person.plan, run_id=run_id, progress=progress)
-    receipt["tables"] = table_receipts(person.decisions, applied)
-    receipt["verification"] = {"passed": not applied.problems, "problems": applied.problems}
-    deleted = sum(int(t["deleted"]) for t in receipt["tables"])  # type: ignore[union-attr]
-    changed = sum(int(t["pseudonymised"]) for t in receipt["tables"])  # type: ignore[union-attr]
-    kept = sum(int(k["rows"]) for t in receipt["tables"] for k in t["kept"])  # type: ignore[union-attr]
-    if request.kind is RequestKind.ERASURE:
-        lifted = _lift_restrictions(control, subjects, moment)
-        if lifted:
-            receipt["restriction"] = {"lifted": lifted, "why": "the erasure supersedes the restriction"}
-        receipt["summary"] = (
-            f"Erased: {rows_text(deleted)} deleted and {rows_text(changed)} pseudonymised; {rows_text(kept)} kept "
-            "because the law requires it (see below)."
-        )
-    else:
-        receipt["summary"] = (
-            f"Marketing stopped: {rows_text(deleted)} deleted and {rows_text(changed)} cleared of marketing fields; "
-            "administrative data is untouched and the person is on the suppression list."
-        )
+    assert estate.control is not None
+    lifted = lift_restrictions(estate.control, subjects, moment)
+    if lifted:
+        receipt.restriction = RestrictionReceipt(lifted=lifted, why="the erasure supersedes the restriction")
+    receipt.summary = (
+        f"Erased: {rows_text(receipt.deleted)} deleted and {rows_text(receipt.pseudonymised)} pseudonymised; "
+        f"{rows_text(receipt.kept)} kept because the law requires it (see below)."
+    )
     return receipt
-
-
-def _lift_restrictions(control: sa.Engine, subjects: Collection[str], moment: dt.datetime) -> int:
-    with control.begin() as conn:
-        result = conn.execute(
-            restrictions.update()
-            .where(restrictions.c.subject.in_(list(subjects)), restrictions.c.lifted_at.is_(None))
-            .values(lifted_at=moment)
-        )
-        return int(result.rowcount)

@@ -1,37 +1,15 @@
-"""What a subject request is: its kind, its status and one row of the register."""
+"""One row of the register of subject requests."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from enum import StrEnum
+
+from retention.requests.kinds import RequestKind, RequestStatus
+from retention.requests.receipts import Receipt
 
 MAX_IDENTIFIER_CHARS = 65_536
 """Longer input is refused: no identifier is that long, and the register must stay small."""
-
-
-class RequestKind(StrEnum):
-    ERASURE = "erasure"
-    MARKETING_OBJECTION = "marketing_objection"
-    ACCESS = "access"
-    RESTRICTION = "restriction"
-    LIFT_RESTRICTION = "lift_restriction"
-
-
-class RequestStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
-KIND_TEXT = {
-    RequestKind.ERASURE: "erasure (Art 17)",
-    RequestKind.MARKETING_OBJECTION: "objection to marketing (Art 21(2))",
-    RequestKind.ACCESS: "access and portability (Art 15, 20)",
-    RequestKind.RESTRICTION: "restriction (Art 18)",
-    RequestKind.LIFT_RESTRICTION: "lifting a restriction (Art 18(3))",
-}
 
 
 @dataclass(frozen=True)
@@ -52,7 +30,7 @@ class SubjectRequest:
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
     outcome: str | None
-    receipt: dict | None = field(repr=False)
+    receipt: Receipt | None = field(repr=False)
 
     def overdue(self, now: dt.datetime | None = None) -> bool:
         """Past the deadline and not answered, or answered after it."""

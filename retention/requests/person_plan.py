@@ -16,13 +16,16 @@ from retention.config.loading import EstateConfig
 from retention.config.policy import Action
 from retention.config.requests import RequestSettings
 from retention.daily.planning import PLAN_COLUMNS, Plan
-from retention.requests.model import RequestKind
+from retention.requests.kinds import RequestKind
+from retention.requests.model import SubjectRequest
+from retention.requests.receipts import KeptRows, TableReceipt, UnchangedRows, VerificationReceipt
 from retention.requests.view import EstateView, Progress
 from retention.rules import columns
 from retention.rules.clocks import last_day_kept
 from retention.rules.holds import HOLD_BOOKKEEPING, HOLD_WHY, Holds, hold_reasons
 from retention.rules.minimisation import fields_freed, only_filled_fields
 from retention.rules.references import children_first, referenced_by_staying
+from retention.storage.control import load_done, load_holds, load_known_subjects
 from retention.storage.engines import Estate
 
 ERASURE_PURPOSE = "request:erasure"
@@ -257,3 +260,58 @@ def apply_person_plan(
         results[source] = result
         problems += verify(applier, result)
     return Applied(results, problems)
+
+
+def table_receipts(decisions: Mapping[TableId, TableDecision], applied: Applied | None) -> list[TableReceipt]:
+    """Per table: rows found, deleted and pseudonymised as the databases report them, and what was kept."""
+    out = []
+    for (source, table), d in decisions.items():
+        outcome = applied.results[source].tables.get(table) if applied and source in applied.results else None
+        out.append(
+            TableReceipt(
+                source=source,
+                table=table,
+                rows_found=d.rows_found,
+                deleted=outcome.deleted if outcome else 0,
+                pseudonymised=outcome.updated if outcome else 0,
+                fields_changed=sorted(d.fields),
+                kept=[KeptRows(reason=r, **v) for r, v in sorted(d.kept.items())],
+                unchanged=[UnchangedRows(reason=r, rows=n) for r, n in sorted(d.unchanged.items())],
+                notes=sorted(d.notes),
+            )
+        )
+    return out
+
+
+def plan_and_apply(
+    config: EstateConfig,
+    estate: Estate,
+    keyring: Keyring,
+    settings: RequestSettings,
+    request: SubjectRequest,
+    view: EstateView,
+    subjects: set[str],
+    *,
+    run_id: str,
+    moment: dt.datetime,
+    progress: Progress | None,
+) -> tuple[list[TableReceipt], VerificationReceipt]:
+    """An erasure's or objection's plan for the person, applied and verified: the receipt's tables and check."""
+    control = estate.control
+    assert control is not None
+    person = plan_for_person(
+        config,
+        view,
+        subjects,
+        request.kind,
+        label=request_label(request.kind, request.request_id),
+        now=moment,
+        holds=load_holds(control),
+        done=load_done(control),
+        known=load_known_subjects(control),
+        settings=settings,
+    )
+    applied = apply_person_plan(config, estate, keyring, person.plan, run_id=run_id, progress=progress)
+    return table_receipts(person.decisions, applied), VerificationReceipt(
+        passed=not applied.problems, problems=applied.problems
+    )

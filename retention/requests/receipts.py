@@ -1,91 +1,181 @@
-"""Receipts: what a request did, table by table, as the databases report it; as text for the person."""
+"""Receipts: what a request did, table by table, as the databases report it; as text for the person.
+
+A receipt is typed (pydantic) and stored in the register as ASCII JSON; it holds counts, table and column
+names, reasons, dates and subject keys, never an identifier or a value from the sources.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
 
-from retention.config.catalog import TableId
-from retention.requests.model import KIND_TEXT, RequestKind, SubjectRequest
-from retention.requests.person_plan import Applied, TableDecision
+from pydantic import BaseModel, ConfigDict, Field
+
+from retention.requests.kinds import KIND_TEXT, RequestKind
 
 
-def table_receipts(decisions: Mapping[TableId, TableDecision], applied: Applied | None) -> list[dict[str, object]]:
-    """Per table: rows found, deleted and pseudonymised as the databases report them, and what was kept."""
-    out = []
-    for (source, table), d in decisions.items():
-        outcome = applied.results[source].tables.get(table) if applied and source in applied.results else None
-        out.append(
-            {
-                "source": source,
-                "table": table,
-                "rows_found": d.rows_found,
-                "deleted": outcome.deleted if outcome else 0,
-                "pseudonymised": outcome.updated if outcome else 0,
-                "fields_changed": sorted(d.fields),
-                "kept": [{"reason": r, **v} for r, v in sorted(d.kept.items())],
-                "unchanged": [{"reason": r, "rows": n} for r, n in sorted(d.unchanged.items())],
-                "notes": sorted(d.notes),
-            }
-        )
-    return out
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class KeptRows(_Part):
+    """Rows kept untouched, why, and until when (the last day of the period that holds them)."""
+
+    reason: str
+    rows: int
+    until: str | None = None
+    why: str
+
+
+class UnchangedRows(_Part):
+    """Rows the request did not need to change, and why."""
+
+    reason: str
+    rows: int
+
+
+class TableReceipt(_Part):
+    source: str
+    table: str
+    rows_found: int
+    deleted: int = 0
+    pseudonymised: int = 0
+    fields_changed: list[str] = Field(default_factory=list)
+    kept: list[KeptRows] = Field(default_factory=list)
+    unchanged: list[UnchangedRows] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def kept_rows(self) -> int:
+        return sum(k.rows for k in self.kept)
+
+
+class Recipient(_Part):
+    """Someone the person's data was shared with, who must be told of an erasure (Art 19)."""
+
+    recipient: str
+    data: list[str] = Field(default_factory=list)
+    records: int
+    last_shared: str | None = None
+
+
+class VerificationReceipt(_Part):
+    passed: bool
+    problems: list[str] = Field(default_factory=list)
+
+
+class RestrictionReceipt(_Part):
+    placed: int | None = None
+    already_in_force: int | None = Field(default=None, alias="already in force")
+    lifted: int | None = None
+    why: str | None = None
+
+
+class SuppressionReceipt(_Part):
+    entries_added: int = Field(alias="entries added")
+    honoured_by: str = Field(alias="honoured by")
+
+
+class ExportReceipt(_Part):
+    file: str
+    rows: int
+    removed_on: str = Field(alias="removed on")
+
+
+class Receipt(_Part):
+    request: int
+    kind: RequestKind
+    received_at: str | None
+    deadline: str | None
+    completed_at: str | None = None
+    run_id: str
+    identifiers_given: list[str] = Field(default_factory=list)
+    matched_by: list[str] = Field(default_factory=list)
+    found: bool
+    subjects: list[str] = Field(default_factory=list)
+    tables: list[TableReceipt] = Field(default_factory=list)
+    recipients: list[Recipient] = Field(default_factory=list)
+    summary: str = ""
+    verification: VerificationReceipt | None = None
+    restriction: RestrictionReceipt | None = None
+    suppression: SuppressionReceipt | None = None
+    export: ExportReceipt | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Whether the check after apply found nothing wrong (true where nothing was applied)."""
+        return self.verification is None or self.verification.passed
+
+    @property
+    def deleted(self) -> int:
+        return sum(t.deleted for t in self.tables)
+
+    @property
+    def pseudonymised(self) -> int:
+        return sum(t.pseudonymised for t in self.tables)
+
+    @property
+    def kept(self) -> int:
+        return sum(t.kept_rows for t in self.tables)
+
+    def document(self) -> dict[str, object]:
+        """The receipt as plain JSON data, with the register's field names."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def to_json(self) -> str:
+        """ASCII JSON, so any text survives any database's character set."""
+        return json.dumps(self.document(), ensure_ascii=True, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Receipt:
+        return cls.model_validate(json.loads(text))
 
 
 def rows_text(count: int) -> str:
     return f"{count} row" if count == 1 else f"{count} rows"
 
 
-def receipt_text(receipt: Mapping[str, object]) -> str:
+def receipt_text(receipt: Receipt) -> str:
     """The receipt as a person reads it."""
-    kind = RequestKind(str(receipt["kind"]))
     lines = [
-        f"Receipt for request #{receipt['request']}: {KIND_TEXT[kind]}",
-        f"received {receipt['received_at']}, answer due by {receipt['deadline']}, completed {receipt['completed_at']}",
-        f"identifiers given: {', '.join(receipt['identifiers_given']) or 'none'}"  # type: ignore[arg-type]
-        + (f"; matched by: {', '.join(receipt['matched_by'])}" if receipt.get("matched_by") else ""),  # type: ignore[arg-type]
+        f"Receipt for request #{receipt.request}: {KIND_TEXT[receipt.kind]}",
+        f"received {receipt.received_at}, answer due by {receipt.deadline}, completed {receipt.completed_at}",
+        f"identifiers given: {', '.join(receipt.identifiers_given) or 'none'}"
+        + (f"; matched by: {', '.join(receipt.matched_by)}" if receipt.matched_by else ""),
         "",
-        str(receipt["summary"]),
+        receipt.summary,
     ]
-    tables = receipt.get("tables") or []
-    if tables:
+    if receipt.tables:
         lines.append("")
-    for t in tables:  # type: ignore[union-attr]
-        head = f"{t['source']}.{t['table']}: {rows_text(t['rows_found'])} found"
+    for t in receipt.tables:
+        head = f"{t.source}.{t.table}: {rows_text(t.rows_found)} found"
         parts = []
-        if t["deleted"]:
-            parts.append(f"{t['deleted']} deleted")
-        if t["pseudonymised"]:
-            parts.append(f"{t['pseudonymised']} pseudonymised ({', '.join(t['fields_changed'])})")
+        if t.deleted:
+            parts.append(f"{t.deleted} deleted")
+        if t.pseudonymised:
+            parts.append(f"{t.pseudonymised} pseudonymised ({', '.join(t.fields_changed)})")
         lines.append(head + (": " + "; ".join(parts) if parts else ""))
-        for k in t["kept"]:
-            until = f" until {k['until']}" if k.get("until") else ""
-            lines.append(f"    kept {k['rows']}{until}: {k['why']}")
-        for u in t["unchanged"]:
-            lines.append(f"    unchanged {u['rows']}: {u['reason']}")
-        for note in t["notes"]:
+        for k in t.kept:
+            until = f" until {k.until}" if k.until else ""
+            lines.append(f"    kept {k.rows}{until}: {k.why}")
+        for u in t.unchanged:
+            lines.append(f"    unchanged {u.rows}: {u.reason}")
+        for note in t.notes:
             lines.append(f"    note: {note}")
-    recipients = receipt.get("recipients") or []
-    if recipients:
+    if receipt.recipients:
         lines += ["", "Recipients to tell (GDPR Art 19):"]
-        for r in recipients:  # type: ignore[union-attr]
-            what = f" ({'; '.join(r['data'])})" if r.get("data") else ""
-            when = f", last shared {r['last_shared']}" if r.get("last_shared") else ""
-            lines.append(f"    {r['recipient']}{what}: {r['records']} record{'s' if r['records'] != 1 else ''}{when}")
-    for name in ("restriction", "suppression", "export"):
-        part = receipt.get(name)
-        if part:
-            lines += ["", f"{name}: " + "; ".join(f"{k} {v}" for k, v in part.items())]  # type: ignore[union-attr]
-    verification = receipt.get("verification")
-    if verification:
-        ok = verification.get("passed")  # type: ignore[union-attr]
-        lines += ["", "verification: " + ("passed" if ok else "FAILED: " + "; ".join(verification["problems"]))]  # type: ignore[index]
+        for r in receipt.recipients:
+            what = f" ({'; '.join(r.data)})" if r.data else ""
+            when = f", last shared {r.last_shared}" if r.last_shared else ""
+            lines.append(f"    {r.recipient}{what}: {r.records} record{'s' if r.records != 1 else ''}{when}")
+    for name, part in (
+        ("restriction", receipt.restriction),
+        ("suppression", receipt.suppression),
+        ("export", receipt.export),
+    ):
+        if part is not None:
+            fields = part.model_dump(mode="json", by_alias=True, exclude_none=True)
+            lines += ["", f"{name}: " + "; ".join(f"{k} {v}" for k, v in fields.items())]
+    if receipt.verification is not None:
+        ok = receipt.verification.passed
+        lines += ["", "verification: " + ("passed" if ok else "FAILED: " + "; ".join(receipt.verification.problems))]
     return "\n".join(lines) + "\n"
-
-
-def request_summary(request: SubjectRequest) -> dict[str, object]:
-    """A value-free description of a request for Dagster metadata and tags."""
-    return {
-        "request": request.request_id,
-        "kind": request.kind.value,
-        "status": request.status.value,
-        "identifier kinds": ",".join(request.identifier_kinds),
-    }

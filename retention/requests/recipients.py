@@ -9,15 +9,18 @@ import sqlalchemy as sa
 
 from retention.config.loading import EstateConfig
 from retention.config.requests import RequestSettings
+from retention.requests.receipts import Recipient
 from retention.requests.view import EstateView
 from retention.storage.engines import Estate
 
 
 def recipients_of(
     config: EstateConfig, settings: RequestSettings, estate: Estate, view: EstateView, subjects: Collection[str]
-) -> list[dict[str, object]]:
+) -> list[Recipient]:
     """Who received the person's data: one entry per recipient, with what and when (read before erasing)."""
-    out: dict[str, dict[str, object]] = {}
+    records: dict[str, int] = {}
+    data: dict[str, set[str]] = {}
+    last: dict[str, str] = {}
     for rec in settings.recipients:
         source, table = rec.table.split(".", 1)
         rows = view.rows_of((source, table), subjects)
@@ -34,12 +37,14 @@ def recipients_of(
                 for row in conn.execute(sa.select(*columns).where(pk_col.in_(pks[start : start + 1000]))):
                     values = row._mapping
                     name = str(values[rec.recipient])
-                    item = out.setdefault(name, {"recipient": name, "data": set(), "records": 0, "last_shared": None})
-                    item["records"] = int(item["records"]) + 1
+                    records[name] = records.get(name, 0) + 1
+                    data.setdefault(name, set())
                     if rec.data is not None and values[rec.data] is not None:
-                        item["data"].add(str(values[rec.data]))  # type: ignore[union-attr]
+                        data[name].add(str(values[rec.data]))
                     if rec.date is not None and values[rec.date] is not None:
                         when = pd.Timestamp(values[rec.date]).date().isoformat()
-                        if item["last_shared"] is None or when > str(item["last_shared"]):
-                            item["last_shared"] = when
-    return [{**v, "data": sorted(v["data"])} for _, v in sorted(out.items())]  # type: ignore[arg-type]
+                        last[name] = max(when, last.get(name, when))
+    return [
+        Recipient(recipient=name, data=sorted(data[name]), records=count, last_shared=last.get(name))
+        for name, count in sorted(records.items())
+    ]

@@ -20,8 +20,10 @@ import sqlalchemy as sa
 from anonymizers.keys import Key
 from retention.config.catalog import IdentifierKind
 from retention.config.requests import RequestSettings
+from retention.requests.kinds import RequestKind, RequestStatus
 from retention.requests.locks import release_locks
-from retention.requests.model import MAX_IDENTIFIER_CHARS, RequestKind, RequestStatus, SubjectRequest
+from retention.requests.model import MAX_IDENTIFIER_CHARS, SubjectRequest
+from retention.requests.receipts import Receipt
 from retention.rules.calendar import utc
 from retention.rules.identity import identifier_token, normalise
 from retention.storage.schema import ensure_schema, subject_requests, subject_tokens
@@ -46,7 +48,7 @@ def _row(row: sa.RowMapping) -> SubjectRequest:
         started_at=when(row["started_at"]),
         completed_at=when(row["completed_at"]),
         outcome=row["outcome"],
-        receipt=json.loads(row["receipt"]) if row["receipt"] else None,
+        receipt=Receipt.from_json(row["receipt"]) if row["receipt"] else None,
     )
 
 
@@ -144,7 +146,7 @@ def claim_request(control: sa.Engine, request_id: int, run_id: str) -> bool:
 
 
 def complete_request(
-    control: sa.Engine, request_id: int, subjects: Iterable[str], outcome: str, receipt: Mapping[str, object]
+    control: sa.Engine, request_id: int, subjects: Iterable[str], outcome: str, receipt: Receipt
 ) -> None:
     """Done: the receipt is stored and the raw identifiers and their tokens are dropped."""
     with control.begin() as conn:
@@ -156,7 +158,7 @@ def complete_request(
                 completed_at=dt.datetime.now(dt.UTC),
                 subjects=",".join(sorted(set(subjects))),
                 outcome=outcome[:500],
-                receipt=json.dumps(receipt, ensure_ascii=True, sort_keys=True),
+                receipt=receipt.to_json(),
                 identifiers=None,
                 tokens=None,
             )

@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 from retention.config.keys import Keyring
 from retention.config.loading import EstateConfig
 from retention.config.requests import RequestSettings, load_request_settings
-from retention.requests.access import purge_exports, write_export
-from retention.requests.erasure import erase_or_object
+from retention.requests.access import give_access, purge_exports
+from retention.requests.erasure import erase
+from retention.requests.kinds import RequestKind, RequestStatus
 from retention.requests.locks import LockBusy, acquire_locks, release_locks
-from retention.requests.model import RequestKind, RequestStatus, SubjectRequest
-from retention.requests.receipts import rows_text
-from retention.requests.recipients import recipients_of
+from retention.requests.model import SubjectRequest
+from retention.requests.objection import NOT_FOUND, object_to_marketing, suppress
+from retention.requests.receipts import Receipt
 from retention.requests.register import (
     claim_request,
     complete_request,
@@ -24,11 +25,7 @@ from retention.requests.register import (
     requeue_request,
 )
 from retention.requests.restriction import restrict
-from retention.requests.suppression import add_suppressions
 from retention.requests.view import EstateView, Match, Progress, find_person, read_person
-from retention.storage.control import (
-    load_holds,
-)
 from retention.storage.engines import Estate
 from retention.storage.schema import ensure_schema
 
@@ -38,7 +35,7 @@ class RequestOutcome:
     request_id: int
     status: RequestStatus
     summary: str
-    receipt: dict[str, object] | None
+    receipt: Receipt | None
 
 
 def _iso(moment: dt.datetime | None, tz: ZoneInfo) -> str | None:
@@ -96,15 +93,13 @@ def carry_out_request(
     except Exception as exc:
         fail_request(control, request_id, f"failed: {type(exc).__name__}; see the run's log")
         raise
-    passed = receipt.get("verification", {}).get("passed", True)  # type: ignore[union-attr]
-    if not passed:
+    if not receipt.passed:
         fail_request(control, request_id, "verification failed after apply; see the receipt in the run's log")
-        return RequestOutcome(request_id, RequestStatus.FAILED, str(receipt["summary"]), receipt)
-    completed = dt.datetime.now(dt.UTC)
-    receipt["completed_at"] = _iso(completed, config.policy.timezone)
-    complete_request(control, request_id, match.subjects, str(receipt["summary"]), receipt)
+        return RequestOutcome(request_id, RequestStatus.FAILED, receipt.summary, receipt)
+    receipt.completed_at = _iso(dt.datetime.now(dt.UTC), config.policy.timezone)
+    complete_request(control, request_id, match.subjects, receipt.summary, receipt)
     release_locks(control, request_id)
-    return RequestOutcome(request_id, RequestStatus.DONE, str(receipt["summary"]), receipt)
+    return RequestOutcome(request_id, RequestStatus.DONE, receipt.summary, receipt)
 
 
 def _act(
@@ -119,70 +114,51 @@ def _act(
     run_id: str,
     now: dt.datetime | None,
     progress: Progress | None,
-) -> dict[str, object]:
-    control = estate.control
-    assert control is not None
+) -> Receipt:
     tz = config.policy.timezone
     moment = now or dt.datetime.now(dt.UTC)
-    receipt: dict[str, object] = {
-        "request": request.request_id,
-        "kind": request.kind.value,
-        "received_at": _iso(request.received_at, tz),
-        "deadline": _iso(request.deadline, tz),
-        "completed_at": None,
-        "run_id": run_id,
-        "identifiers_given": list(request.identifier_kinds),
-        "matched_by": list(match.kinds_matched),
-        "found": bool(match.subjects) and not match.ambiguous,
-        "subjects": sorted(match.subjects),
-        "tables": [],
-        "recipients": [],
-    }
+    receipt = Receipt(
+        request=request.request_id,
+        kind=request.kind,
+        received_at=_iso(request.received_at, tz),
+        deadline=_iso(request.deadline, tz),
+        run_id=run_id,
+        identifiers_given=list(request.identifier_kinds),
+        matched_by=list(match.kinds_matched),
+        found=bool(match.subjects) and not match.ambiguous,
+        subjects=sorted(match.subjects),
+    )
     subjects = set(match.subjects)
     if match.ambiguous:
-        receipt["summary"] = (
+        receipt.summary = (
             f"The identifiers given belong to {len(subjects)} different people in our databases, so nothing was "
             "changed or disclosed. Register a new request with the identifiers of one person."
         )
         return receipt
     kind = request.kind
     if kind is RequestKind.MARKETING_OBJECTION:
-        suppressed_tokens = [*request.tokens, *(t for t, s in view.index.tokens.items() if s in subjects)]
-        added = add_suppressions(control, request.request_id, subjects, suppressed_tokens)
-        receipt["suppression"] = {
-            "entries added": added,
-            "honoured by": "the daily run, which removes marketing rows of people on the list",
-        }
+        suppress(request, view, subjects, receipt, estate)
     if not subjects:
-        receipt["summary"] = "Nothing was found about this person in our databases." + (
-            " The identifiers given are on the marketing suppression list, so they will not be used for marketing."
-            if kind is RequestKind.MARKETING_OBJECTION
-            else ""
+        receipt.summary = "Nothing was found about this person in our databases." + (
+            NOT_FOUND if kind is RequestKind.MARKETING_OBJECTION else ""
         )
         return receipt
     if kind in (RequestKind.ERASURE, RequestKind.MARKETING_OBJECTION):
-        return erase_or_object(
-            config, estate, keyring, settings, request, view, subjects, receipt, run_id, moment, progress
-        )
-    if kind is RequestKind.ACCESS:
-        recipients = recipients_of(config, settings, estate, view, subjects)
-        receipt["recipients"] = recipients
-        export = write_export(
+        act = erase if kind is RequestKind.ERASURE else object_to_marketing
+        return act(
             config,
             estate,
+            keyring,
+            settings,
+            request,
             view,
             subjects,
-            request.request_id,
-            settings,
-            recipients,
-            now=moment,
-            holds=load_holds(control),
+            receipt,
+            run_id=run_id,
+            moment=moment,
+            progress=progress,
         )
-        receipt["export"] = export.receipt()
-        receipt["tables"] = export.table_counts()
-        receipt["summary"] = (
-            f"An export of {rows_text(export.rows)} in {len(export.tables)} tables was written; hand it to the person. "
-            f"It is removed on {export.expires.isoformat()}."
-        )
-        return receipt
-    return restrict(control, view, subjects, request, receipt, moment)
+    if kind is RequestKind.ACCESS:
+        return give_access(config, estate, settings, request, view, subjects, receipt, moment)
+    assert estate.control is not None
+    return restrict(estate.control, view, subjects, request, receipt, moment)

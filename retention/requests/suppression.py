@@ -16,7 +16,7 @@ from retention.config.policy import Action
 from retention.config.requests import RequestSettings
 from retention.daily.planning import Plan
 from retention.daily.subjects import SubjectIndex
-from retention.requests.model import RequestKind
+from retention.requests.kinds import RequestKind
 from retention.requests.person_plan import SUPPRESSION_LABEL, PersonPlan, plan_for_person
 from retention.requests.register import (
     subjects_of_tokens,
