@@ -22,8 +22,9 @@ from pipelines.requests import (
 from retention.config.loading import load_config
 from retention.config.requests import load_request_settings
 from retention.requests.access import purge_exports
+from retention.requests.kinds import RequestStatus
 from retention.requests.locks import locked_keys
-from retention.requests.model import RequestStatus, SubjectRequest
+from retention.requests.model import SubjectRequest
 from retention.requests.register import fail_request, list_requests, person_keys, requeue_request
 from retention.storage.engines import control_engine
 from retention.storage.schema import ensure_schema

@@ -20,7 +20,7 @@ from retention.config.loading import EstateConfig, load_config
 from retention.config.requests import load_request_settings
 from retention.demo.generator import generate_demo_estate
 from retention.demo.schema import DEMO_SOURCES
-from retention.requests.model import RequestKind
+from retention.requests.kinds import RequestKind
 from retention.requests.register import register_request
 from retention.requests.service import RequestOutcome, carry_out_request
 from retention.requests.view import EstateView, read_estate
