@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-import sys
-import types
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,17 +19,25 @@ import sqlalchemy as sa
 import yaml
 from typer.testing import CliRunner
 
+from anonymizers.keys import Key
 from assets.planning import RETENTION_PLAN, TAGGED_RECORDS
 from assets.report import COMPLIANCE_REPORT
 from cli.app import app
 from pipelines.runner import run_daily
 from retention.config import settings
+from retention.config.catalog import IdentifierKind
+from retention.config.loading import EstateConfig, load_config
+from retention.config.requests import RequestSettings
 from retention.quality.checks import SNAPSHOT_CHECKS
 from retention.quality.gx import quality_dir
 from retention.reporting.chart import expiry_chart_svg
-from retention.reporting.model import NO_REGISTER, load_requests, month_labels
-from retention.reporting.render import requests_markdown
+from retention.reporting.model import gather_report, load_requests, month_labels
+from retention.reporting.render import render_html, render_markdown
+from retention.requests.kinds import RequestKind
+from retention.requests.receipts import Receipt
+from retention.requests.register import claim_request, complete_request, register_request
 from retention.rules.calendar import end_of_day
+from retention.storage.schema import subject_requests
 from tests.support import find_leaks, personal_values, stored_bytes
 from tests.test_quality import ANCHOR, ROOT, make_estate
 
@@ -160,39 +166,83 @@ def test_compliance_report_of_a_daily_run(tmp_path: Path, monkeypatch: pytest.Mo
     assert str(tmp_path).encode() not in b"".join(v for k, v in files.items() if k.startswith("compliance-report"))
 
 
-def test_request_section_lists_overdue_requests_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The register's entries are read by name only (no identifiers); without a register the report says so."""
-    tz = ZoneInfo("Europe/Copenhagen")
-    utc = dt.UTC
+SECRET_EMAIL = "must.never.show@example.dk"
 
-    class Entry:
-        def __init__(self, request_id: int, deadline: dt.datetime, completed: dt.datetime | None) -> None:
-            self.request_id = request_id
-            self.kind = "erasure"
-            self.received_at = deadline - dt.timedelta(days=30)
-            self.deadline = deadline
-            self.status = "done" if completed else "pending"
-            self.completed_at = completed
-            self.identifiers = {"email": "must.never.show@example.dk"}
 
-    entries = [
-        Entry(1, dt.datetime(2025, 6, 20, tzinfo=utc), None),
-        Entry(2, dt.datetime(2025, 5, 20, tzinfo=utc), None),
-        Entry(3, dt.datetime(2025, 6, 10, tzinfo=utc), dt.datetime(2025, 6, 1, 9, tzinfo=utc)),
-        Entry(4, dt.datetime(2025, 6, 10, tzinfo=utc), dt.datetime(2025, 5, 1, 9, tzinfo=utc)),
-    ]
-    register = types.ModuleType("retention.requests")
-    register.list_requests = lambda engine: entries
-    monkeypatch.setitem(sys.modules, "retention.requests", register)
-    requests = load_requests(sa.create_engine("sqlite://"), ANCHOR, tz)
-    assert [r.id for r in requests.open] == [2, 1]
-    assert [r.id for r in requests.completed] == [3]
-    lines = "\n".join(requests_markdown(requests, end_of_day(ANCHOR, tz).to_pydatetime(), tz))
-    assert "overdue by 12 days" in lines and "must.never.show" not in lines
+SECRET_PHONE = "+45 61 23 45 67"
 
-    monkeypatch.setitem(sys.modules, "retention.requests", None)
-    missing = load_requests(sa.create_engine("sqlite://"), ANCHOR, tz)
-    assert not missing.available and missing.note == NO_REGISTER
+
+def utc_at(year: int, month: int, day: int, hour: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, tzinfo=dt.UTC)
+
+
+def register(control: sa.Engine, config: EstateConfig, received_at: dt.datetime) -> int:
+    identifiers = {IdentifierKind.EMAIL: SECRET_EMAIL, IdentifierKind.PHONE: SECRET_PHONE}
+    return register_request(
+        control,
+        Key("report-test", bytes(range(32))),
+        RequestKind.ERASURE,
+        identifiers,
+        RequestSettings(),
+        config.policy.timezone,
+        received_at=received_at,
+    )
+
+
+def completed(control: sa.Engine, request_id: int, at: dt.datetime) -> None:
+    """Done as the register does it (identifiers dropped), then dated as the test needs."""
+    receipt = Receipt(
+        request=request_id, kind=RequestKind.ERASURE, received_at=None, deadline=None, run_id="r", found=True
+    )
+    complete_request(control, request_id, ["subject-1"], "erased", receipt)
+    with control.begin() as conn:
+        conn.execute(
+            subject_requests.update().where(subject_requests.c.request_id == request_id).values(completed_at=at)
+        )
+
+
+def test_request_section_lists_overdue_requests_first(tmp_path: Path) -> None:
+    """Open requests overdue first, only the as-of day's completions, and no identifier the people gave; a register
+    that cannot be read is said so, and the rest of the report is still written."""
+    config = load_config(ROOT / "config" / "catalog.yaml", ROOT / "config" / "policy.yaml")
+    tz = config.policy.timezone
+    control = sa.create_engine(f"sqlite:///{tmp_path / 'control.db'}")
+    # deadlines one month after receipt; the as-of moment is the end of 1 June in Copenhagen (22:00 UTC)
+    first = register(control, config, utc_at(2025, 5, 20))  # deadline 20 June: open, in time
+    second = register(control, config, utc_at(2025, 4, 20))  # deadline 20 May: open, overdue by 12 days
+    on_the_day = register(control, config, utc_at(2025, 5, 10))
+    earlier = register(control, config, utc_at(2025, 4, 1))
+    next_day = register(control, config, utc_at(2025, 5, 10))
+    assert claim_request(control, first, "run-1")
+    completed(control, on_the_day, utc_at(2025, 6, 1, 9))
+    completed(control, earlier, utc_at(2025, 5, 1, 9))
+    completed(control, next_day, utc_at(2025, 6, 1, 23))  # 2 June, 01:00 in Copenhagen
+
+    requests = load_requests(control, ANCHOR, tz)
+    assert [r.id for r in requests.open] == [second, first] == [2, 1]
+    assert [r.id for r in requests.completed] == [on_the_day] == [3]
+    report = gather_report(config, control, ANCHOR, now=utc_at(2025, 6, 2, 4))
+    markdown = render_markdown(report)
+    page = render_html(report, expiry_chart_svg(report.expiries, ANCHOR))
+    assert [row[0] for row in md_table(markdown, "Open requests (2), overdue first")] == ["2", "1"]
+    assert [row[0] for row in md_table(markdown, "Completed on the day (1)")] == ["3"]
+    assert "overdue by 12 days" in markdown and "overdue by 12 days" in page
+    for text in (markdown, page):
+        assert SECRET_EMAIL not in text and html.escape(SECRET_EMAIL) not in text
+        assert SECRET_PHONE not in text and "61 23 45 67" not in text
+    control.dispose()
+
+    broken = sa.create_engine(f"sqlite:///{tmp_path / 'broken.db'}")
+    with broken.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE subject_requests (request_id INTEGER PRIMARY KEY)")
+    unreadable = load_requests(broken, ANCHOR, tz)
+    assert not unreadable.available and not unreadable.open and not unreadable.completed
+    assert unreadable.note == "the request register could not be read (OperationalError)"
+    report = gather_report(config, broken, ANCHOR)
+    assert "The request register could not be read (OperationalError)." in render_markdown(report)
+    assert "The request register could not be read (OperationalError)." in render_html(report, "<svg></svg>")
+    assert "## 6. Failures in the last 30 days" in render_markdown(report)
+    broken.dispose()
 
 
 def test_chart_is_plain_svg_with_a_bar_per_month_and_purpose() -> None:

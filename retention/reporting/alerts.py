@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import sqlalchemy as sa
 
 from retention.rules.calendar import utc
-from retention.storage.schema import MAX_ERROR_CHARS, ensure_alert_schema, failure_alerts
+from retention.storage.schema import MAX_ERROR_CHARS, ensure_schema, failure_alerts
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def safe_error_text(error_type: str | None, message: str | None) -> str:
 
 def record_alert(engine: sa.Engine, alert: Alert) -> bool:
     """Store the alert once; False when this run already has it (a sensor may see a failure twice)."""
-    ensure_alert_schema(engine)
+    ensure_schema(engine)
     row = asdict(alert)
     row["occurred_at"] = utc(alert.occurred_at)
     row["error"] = alert.error[:MAX_ERROR_CHARS]
@@ -128,7 +128,7 @@ def mark_notified(engine: sa.Engine, alert: Alert, notified: bool) -> None:
 
 def recent_alerts(engine: sa.Engine, *, since: dt.datetime | None = None, limit: int = 25) -> list[Alert]:
     """The latest alerts, newest first."""
-    ensure_alert_schema(engine)
+    ensure_schema(engine)
     query = sa.select(failure_alerts).order_by(failure_alerts.c.occurred_at.desc(), failure_alerts.c.alert_id.desc())
     if since is not None:
         query = query.where(failure_alerts.c.occurred_at >= utc(since))

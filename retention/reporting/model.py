@@ -11,11 +11,10 @@ No Dagster here: the asset and the CLI gather check results themselves and pass 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
@@ -26,6 +25,8 @@ from retention.config.policy import Clock, Policy
 from retention.daily.planning import Plan
 from retention.daily.tagging import Tagged
 from retention.reporting.alerts import Alert, recent_alerts
+from retention.requests.model import SubjectRequest
+from retention.requests.register import list_requests
 from retention.rules.calendar import end_of_day
 from retention.storage.schema import PENDING, ensure_schema, ledger
 
@@ -36,9 +37,6 @@ ALERT_DAYS = 30
 
 
 DOCS_LINK = "data-docs/index.html"
-
-
-NO_REGISTER = "no request register yet"
 
 
 @dataclass(frozen=True)
@@ -67,27 +65,37 @@ class CheckRow:
 
 @dataclass(frozen=True)
 class RequestRow:
-    id: object
+    """What the report shows of a request: identifiers, subjects, outcomes and receipts are left behind."""
+
+    id: int
     kind: str
-    received_at: dt.datetime | None
-    deadline: dt.datetime | None
+    received_at: dt.datetime
+    deadline: dt.datetime
     status: str
     completed_at: dt.datetime | None
 
     @classmethod
-    def of(cls, item: Any) -> RequestRow:
-        """Only these fields are read from a register entry; identifiers, subjects and receipts never are."""
-        ident = getattr(item, "id", None)
-        kind = getattr(item, "kind", "")
-        status = getattr(item, "status", "")
+    def of(cls, request: SubjectRequest) -> RequestRow:
         return cls(
-            id=ident if ident is not None else getattr(item, "request_id", None),
-            kind=str(getattr(kind, "value", kind)),
-            received_at=getattr(item, "received_at", None),
-            deadline=getattr(item, "deadline", None),
-            status=str(getattr(status, "value", status)),
-            completed_at=getattr(item, "completed_at", None),
+            id=request.request_id,
+            kind=request.kind.value,
+            received_at=request.received_at,
+            deadline=request.deadline,
+            status=request.status.value,
+            completed_at=request.completed_at,
         )
+
+    def overdue(self, at: dt.datetime) -> bool:
+        """Still open at `at` and past its deadline."""
+        return self.completed_at is None and self.deadline < at
+
+    def state(self, at: dt.datetime) -> str:
+        """How the request stands against its deadline: answered in time or late, or the days left or over."""
+        if self.completed_at is not None:
+            return "late" if self.completed_at > self.deadline else "in time"
+        if self.deadline < at:
+            return f"overdue by {(at - self.deadline).days} days"
+        return f"{(self.deadline - at).days} days left"
 
 
 @dataclass
@@ -240,42 +248,21 @@ def expected_expiries(
     return counts
 
 
-def load_requests(control: sa.Engine, as_of: dt.date, tz: Any) -> Requests:
-    """The subject-request register, if it exists yet: open requests overdue first, and the day's completed ones.
+def load_requests(control: sa.Engine, as_of: dt.date, tz: ZoneInfo) -> Requests:
+    """The register's open requests, overdue first, and those completed on the as-of (local) day.
 
-    The register module is imported here, not at the top, so the report works before (and without) it.
+    A register that cannot be read leaves the section with a note rather than failing the report: the rest of
+    it (what the run did, the failures) matters most on the day the control database misbehaves.
     """
     try:
-        register = importlib.import_module("retention.requests")
-    except ModuleNotFoundError as exc:
-        if exc.name != "retention.requests":
-            raise
-        return Requests(note=NO_REGISTER, available=False)
-    lister = getattr(register, "list_requests", None)
-    if lister is None:
-        return Requests(note=NO_REGISTER, available=False)
-    try:
-        rows = [RequestRow.of(item) for item in lister(control)]
+        rows = [RequestRow.of(request) for request in list_requests(control)]
     except sa.exc.SQLAlchemyError as exc:
         return Requests(note=f"the request register could not be read ({type(exc).__name__})", available=False)
     start = end_of_day(as_of - dt.timedelta(days=1), tz).to_pydatetime()
     end = end_of_day(as_of, tz).to_pydatetime()
-    far = dt.datetime.max.replace(tzinfo=dt.UTC)
-    open_rows = [r for r in rows if r.completed_at is None]
-    open_rows.sort(key=lambda r: (not _overdue(r, end), utc_or_none(r.deadline) or far))
-    completed = [r for r in rows if r.completed_at is not None and start <= utc_or_none(r.completed_at) < end]
+    open_rows = sorted((r for r in rows if r.completed_at is None), key=lambda r: (not r.overdue(end), r.deadline))
+    completed = [r for r in rows if r.completed_at is not None and start <= r.completed_at < end]
     return Requests(open=open_rows, completed=completed)
-
-
-def utc_or_none(moment: dt.datetime | None) -> dt.datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
-
-def _overdue(row: RequestRow, at: dt.datetime) -> bool:
-    deadline = utc_or_none(row.deadline)
-    return deadline is not None and deadline < at
 
 
 def gather_report(
