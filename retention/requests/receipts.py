@@ -84,8 +84,8 @@ class ExportReceipt(_Part):
 class Receipt(_Part):
     request: int
     kind: RequestKind
-    received_at: str | None
-    deadline: str | None
+    received_at: str | None = None
+    deadline: str | None = None
     completed_at: str | None = None
     run_id: str
     identifiers_given: list[str] = Field(default_factory=list)
