@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from retention.config.catalog import Category
+from retention.config.catalog import RAW_FORBIDDEN, Category
 
 CATALOG_FILE = Path(__file__).resolve().parent.parent / "config" / "catalog.yaml"
 SECRET = hashlib.sha256(b"retention test key for the snapshot leak scan").digest()
@@ -44,7 +44,8 @@ def as_text(value: object) -> str:
 
 
 def personal_values(urls: dict[str, str]) -> dict[str, str]:
-    """Every distinct non-null value of every catalogued personal-data column (and lower-cased e-mails).
+    """Every distinct non-null value of every catalogued column whose category must never leave the source raw
+    (`RAW_FORBIDDEN`), and lower-cased e-mails.
 
     Maps the value to where it came from, for the failure message. Values shorter than MIN_NEEDLE characters
     (postal codes, scores) are too generic to search for.
@@ -57,6 +58,8 @@ def personal_values(urls: dict[str, str]) -> dict[str, str]:
                 for table, columns in tables.items():
                     t = sa.Table(table, sa.MetaData(), autoload_with=engine)
                     for column, category in columns.items():
+                        if Category(category) not in RAW_FORBIDDEN:
+                            continue
                         rows = conn.execute(sa.select(t.c[column]).where(t.c[column].is_not(None)).distinct())
                         for (value,) in rows:
                             text = as_text(value)

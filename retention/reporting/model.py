@@ -27,6 +27,7 @@ from retention.daily.tagging import Tagged
 from retention.reporting.alerts import Alert, recent_alerts
 from retention.requests.model import SubjectRequest
 from retention.requests.register import list_requests
+from retention.rules import columns
 from retention.rules.calendar import end_of_day
 from retention.storage.schema import PENDING, ensure_schema, ledger
 
@@ -238,7 +239,7 @@ def expected_expiries(
     start = end_of_day(as_of, tz)
     for table in tagged.values():
         for purpose in table.purposes:
-            deadlines = table.frame[f"deadline:{purpose}"].dropna()
+            deadlines = table.frame[columns.deadline(purpose)].dropna()
             deadlines = deadlines[deadlines >= start]
             if deadlines.empty:
                 continue
