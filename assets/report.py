@@ -21,7 +21,6 @@ from retention.reporting.model import CheckRow, ComplianceReport, ReportFiles, g
 from retention.reporting.render import render_markdown, write_report
 
 COMPLIANCE_REPORT = dg.AssetKey(["compliance_report"])
-PARTITION_TAG = "dagster/partition"
 MAX_SUMMARY_CHARS = 400
 
 
@@ -111,71 +110,3 @@ def build_report_asset(sources: list[str], partitions: dg.PartitionsDefinition) 
         )
 
     return compliance_report
-
-
-def report_for_day(day: dt.date) -> tuple[ReportFiles, list[str]]:
-    """The report of a day from what its latest run stored; computes plan and deadlines afresh if none did.
-
-    Returns the files and notes on where the numbers came from.
-    """
-    from pipelines.definitions import DAILY_JOB, defs
-    from pipelines.runner import local_instance
-    from retention.config.loading import load_config
-    from retention.storage.engines import control_engine
-
-    config = load_config(settings.catalog_path(), settings.policy_path())
-    partition = day.isoformat()
-    control_url = config.catalog.control_url()
-    if not control_url:
-        raise RuntimeError(f"no control database URL; set {config.catalog.control_url_env}")
-    control = control_engine(control_url)
-    notes: list[str] = []
-    try:
-        with local_instance() as instance:
-            runs = instance.get_runs(
-                filters=dg.RunsFilter(job_name=DAILY_JOB, tags={PARTITION_TAG: partition}), limit=1
-            )
-            run = runs[0] if runs else None
-            checks = check_rows(instance, run.run_id) if run is not None else []
-            checks_note = (
-                f"Results of run {run.run_id} ({run.status.value.lower()})."
-                if run is not None
-                else "The daily job has not run for this day on this Dagster instance."
-            )
-            try:
-                plan = defs.load_asset_value(RETENTION_PLAN, partition_key=partition, instance=instance)
-                tagged = defs.load_asset_value(TAGGED_RECORDS, partition_key=partition, instance=instance)
-                notes.append("Held rows and expiries are those of the day's stored plan and tagged records.")
-            except (FileNotFoundError, dg.DagsterError):
-                plan, tagged, note = _compute_now(config, day)
-                notes.append(note)
-        _, files = write_day_report(
-            config, control, day, plan=plan, tagged=tagged, checks=checks, checks_note=checks_note, notes=notes
-        )
-    finally:
-        control.dispose()
-    return files, notes
-
-
-def _compute_now(config: EstateConfig, day: dt.date) -> tuple[Plan | None, Tagged | None, str]:
-    """Plan and deadlines from the current data; none when the estate cannot be read (the report still says
-    what the ledger and the alerts know, which is what matters on the day a run failed)."""
-    from retention.config.keys import load_keyring
-    from retention.daily.flow import compute_plan
-    from retention.storage.engines import Estate, is_demo
-
-    keyring, _ = load_keyring(demo=is_demo(config.catalog))
-    estate = Estate.connect(config.catalog)
-    try:
-        result = compute_plan(config, estate, keyring, day)
-    except Exception as exc:  # the report must still be written on the day the estate cannot be read
-        return (
-            None,
-            None,
-            f"The daily job stored no plan for this day and none could be computed now ({type(exc).__name__}); "
-            "held rows and expiries are not shown.",
-        )
-    finally:
-        estate.dispose()
-    note = "The daily job stored no plan for this day; held rows and expiries were computed now from the current data."
-    return result.plan, result.tagged, note

@@ -225,7 +225,7 @@ def backfill(
 @app.command()
 def report(as_of: AsOf = None) -> None:
     """Write the compliance report of a day (HTML and Markdown, under var/reports) and print where it is."""
-    from assets.report import report_for_day
+    from pipelines.runner import report_for_day
 
     config_or_exit()
     day = _day(as_of)

@@ -123,7 +123,7 @@ def _register(
 
 
 def _carry_out(request_id: int, config: EstateConfig) -> None:
-    from pipelines.requests import execute_request
+    from pipelines.runner import execute_request
 
     started = time.perf_counter()
     with console.status(f"carrying out request #{request_id}"):

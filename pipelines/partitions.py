@@ -4,6 +4,9 @@ import os
 
 import dagster as dg
 
+PARTITION_TAG = "dagster/partition"
+"""The run tag that names a run's partition (its as-of day)."""
+
 
 def daily_partitions(timezone: str) -> dg.DailyPartitionsDefinition:
     """Partition D means "as of the end of day D"; today's partition exists so `make demo` can run it."""

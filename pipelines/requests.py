@@ -6,8 +6,6 @@ on the local instance. Tags name the request and the person's key, so the sensor
 apart; nothing the run logs or stores holds an identifier.
 """
 
-from collections.abc import Mapping
-
 import dagster as dg
 from pydantic import Field
 
@@ -84,19 +82,3 @@ def carry_out_subject_request(
 )
 def subject_request_job() -> None:
     carry_out_subject_request()
-
-
-def execute_request(request_id: int, tags: Mapping[str, str] | None = None) -> dg.ExecuteInProcessResult:
-    """Run the job for one request now, in-process on the local instance (`retention request ... --now`)."""
-    from pipelines.definitions import defs
-    from pipelines.runner import local_instance
-
-    job = defs.resolve_job_def(SUBJECT_REQUEST_JOB)
-    run_config = {**run_config_for(request_id), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    with local_instance() as instance:
-        return job.execute_in_process(
-            run_config=run_config,
-            instance=instance,
-            tags={TAG_REQUEST: str(request_id), **(tags or {})},
-            raise_on_error=False,
-        )

@@ -1,13 +1,25 @@
-"""Running the daily job in-process on the local Dagster instance (for `make demo` and `retention run`)."""
+"""In-process runs on the local Dagster instance, for the CLI: the daily job, one subject request, a day's report.
+
+The code location is imported inside the functions: it loads the configuration, which the CLI checks first.
+"""
 
 import datetime as dt
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
 
+from assets.planning import RETENTION_PLAN, TAGGED_RECORDS
+from assets.report import check_rows, write_day_report
+from pipelines.partitions import PARTITION_TAG
+from pipelines.requests import SUBJECT_REQUEST_JOB, TAG_REQUEST, run_config_for
 from retention.config import settings
+from retention.config.loading import EstateConfig
 from retention.config.settings import var_dir
+from retention.daily.planning import Plan
+from retention.daily.tagging import Tagged
+from retention.reporting.model import ReportFiles
 from sensors.alerts import alert_failed_run
 
 DAGSTER_YAML = """# Local Dagster instance of the retention engine (SQLite storage under this folder).
@@ -59,3 +71,85 @@ def run_daily(
             if run is not None:
                 alert_failed_run(instance, run, str(settings.catalog_path()), str(settings.policy_path()))
         return result
+
+
+def execute_request(request_id: int, tags: Mapping[str, str] | None = None) -> dg.ExecuteInProcessResult:
+    """Run the job for one request now, in-process on the local instance (`retention request ... --now`)."""
+    from pipelines.definitions import defs
+
+    job = defs.resolve_job_def(SUBJECT_REQUEST_JOB)
+    run_config = {**run_config_for(request_id), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    with local_instance() as instance:
+        return job.execute_in_process(
+            run_config=run_config,
+            instance=instance,
+            tags={TAG_REQUEST: str(request_id), **(tags or {})},
+            raise_on_error=False,
+        )
+
+
+def report_for_day(day: dt.date) -> tuple[ReportFiles, list[str]]:
+    """The report of a day from what its latest run stored; computes plan and deadlines afresh if none did.
+
+    Returns the files and notes on where the numbers came from.
+    """
+    from pipelines.definitions import DAILY_JOB, defs
+    from retention.config.loading import load_config
+    from retention.storage.engines import control_engine
+
+    config = load_config(settings.catalog_path(), settings.policy_path())
+    partition = day.isoformat()
+    control_url = config.catalog.control_url()
+    if not control_url:
+        raise RuntimeError(f"no control database URL; set {config.catalog.control_url_env}")
+    control = control_engine(control_url)
+    notes: list[str] = []
+    try:
+        with local_instance() as instance:
+            runs = instance.get_runs(
+                filters=dg.RunsFilter(job_name=DAILY_JOB, tags={PARTITION_TAG: partition}), limit=1
+            )
+            run = runs[0] if runs else None
+            checks = check_rows(instance, run.run_id) if run is not None else []
+            checks_note = (
+                f"Results of run {run.run_id} ({run.status.value.lower()})."
+                if run is not None
+                else "The daily job has not run for this day on this Dagster instance."
+            )
+            try:
+                plan = defs.load_asset_value(RETENTION_PLAN, partition_key=partition, instance=instance)
+                tagged = defs.load_asset_value(TAGGED_RECORDS, partition_key=partition, instance=instance)
+                notes.append("Held rows and expiries are those of the day's stored plan and tagged records.")
+            except (FileNotFoundError, dg.DagsterError):
+                plan, tagged, note = _compute_now(config, day)
+                notes.append(note)
+        _, files = write_day_report(
+            config, control, day, plan=plan, tagged=tagged, checks=checks, checks_note=checks_note, notes=notes
+        )
+    finally:
+        control.dispose()
+    return files, notes
+
+
+def _compute_now(config: EstateConfig, day: dt.date) -> tuple[Plan | None, Tagged | None, str]:
+    """Plan and deadlines from the current data; none when the estate cannot be read (the report still says
+    what the ledger and the alerts know, which is what matters on the day a run failed)."""
+    from retention.config.keys import load_keyring
+    from retention.daily.flow import compute_plan
+    from retention.storage.engines import Estate, is_demo
+
+    keyring, _ = load_keyring(demo=is_demo(config.catalog))
+    estate = Estate.connect(config.catalog)
+    try:
+        result = compute_plan(config, estate, keyring, day)
+    except Exception as exc:  # the report must still be written on the day the estate cannot be read
+        return (
+            None,
+            None,
+            f"The daily job stored no plan for this day and none could be computed now ({type(exc).__name__}); "
+            "held rows and expiries are not shown.",
+        )
+    finally:
+        estate.dispose()
+    note = "The daily job stored no plan for this day; held rows and expiries were computed now from the current data."
+    return result.plan, result.tagged, note

@@ -6,11 +6,10 @@ import datetime as dt
 import dagster as dg
 import sqlalchemy as sa
 
+from pipelines.partitions import PARTITION_TAG
 from retention.config.loading import load_config
 from retention.reporting.alerts import BLOCKING_CHECK, RUN_FAILURE, STEP_FAILURE, Alert, raise_alerts, safe_error_text
 from retention.storage.engines import control_engine as open_control
-
-PARTITION_TAG = "dagster/partition"
 
 
 def _root_error(event: dg.DagsterEvent) -> tuple[str | None, str | None]:

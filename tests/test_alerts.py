@@ -16,8 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.report import report_for_day
-from pipelines.runner import local_instance, run_daily
+from pipelines.runner import local_instance, report_for_day, run_daily
 from retention.demo.schema import DEMO_SOURCES
 from retention.quality.checks import COLUMNS_EXIST
 from retention.reporting.alerts import (
