@@ -58,7 +58,8 @@ def build_definitions(catalog_path: str | None = None, policy_path: str | None =
     )
     def nightly_retention(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         """Just after midnight, run the day that has just ended, so every deadline of that day has passed."""
-        day = (context.scheduled_execution_time - dt.timedelta(days=1)).date().isoformat()
+        local = context.scheduled_execution_time.astimezone(config.policy.timezone)
+        day = (local.date() - dt.timedelta(days=1)).isoformat()
         return dg.RunRequest(run_key=day, partition_key=day)
 
     return dg.Definitions(

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
-
-from dateutil.relativedelta import relativedelta
 
 _UNITS = {
     "day": "days",
@@ -44,10 +41,6 @@ class Period:
         if unit is None:
             raise ValueError(f"period {text!r} has an unknown unit {match.group(2)!r}; {PERIOD_FIX}")
         return cls(int(match.group(1)), unit)
-
-    def after(self, moment: datetime) -> datetime:
-        """Calendar arithmetic: 29 February plus one year is 28 February."""
-        return moment + relativedelta(**{self.unit: self.amount})
 
     def __str__(self) -> str:
         unit = self.unit if self.amount != 1 else self.unit[:-1]

@@ -24,7 +24,7 @@ from retention.requests.kinds import RequestKind, RequestStatus
 from retention.requests.locks import release_locks
 from retention.requests.model import MAX_IDENTIFIER_CHARS, SubjectRequest
 from retention.requests.receipts import Receipt
-from retention.rules.calendar import utc
+from retention.rules.calendar import add_period_to, utc
 from retention.rules.identity import identifier_token, normalise
 from retention.storage.schema import ensure_schema, subject_requests, subject_tokens
 
@@ -74,8 +74,7 @@ def tokens_of(key: Key, identifiers: Mapping[IdentifierKind, str]) -> list[str]:
 
 def deadline_for(received_at: dt.datetime, settings: RequestSettings, tz: ZoneInfo) -> dt.datetime:
     """Art 12(3): one month after receipt, counted on the business calendar (31 January -> 28 February)."""
-    local = utc(received_at).astimezone(tz).replace(tzinfo=None)
-    return settings.answer_within.after(local).replace(tzinfo=tz).astimezone(dt.UTC)
+    return add_period_to(received_at, settings.answer_within, tz)
 
 
 def register_request(

@@ -38,6 +38,12 @@ def add_period(moments: pd.Series, period: Period, tz: ZoneInfo) -> pd.Series:
     return from_local_naive(shifted, tz)
 
 
+def add_period_to(moment: dt.datetime, period: Period, tz: ZoneInfo) -> dt.datetime:
+    """One instant plus a period, by the same calendar as every retention deadline (a request's deadline too)."""
+    shifted = add_period(pd.Series([pd.Timestamp(utc(moment))], dtype=UTC_DTYPE), period, tz)
+    return shifted.iloc[0].to_pydatetime()
+
+
 def end_of_local_day(moments: pd.Series, tz: ZoneInfo) -> pd.Series:
     """The first instant after the local day of each moment (a date means the whole day)."""
     if moments.empty:
