@@ -1,0 +1,42 @@
+"""The benchmarks still run: each at a tiny size, as `make bench` would run it, printing its figures. No
+timing is asserted (figures are for people); a benchmark that no longer runs is a failure."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(script: str, *args: str, cwd: Path = ROOT) -> str:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_the_anonymizer_benchmark_prints_a_rate_per_anonymizer() -> None:
+    out = run("anonymizer_benchmark.py", "--values", "200")
+    assert "surrogate_email" in out and "scrub_text" in out
+
+
+def test_the_generator_benchmark_writes_an_estate_and_prints_its_speed(tmp_path: Path) -> None:
+    out = run("generate_estate.py", "--people", "30", "--out-dir", str(tmp_path), "--quiet")
+    assert "rows per second" in out
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["elearning.db", "enrolment.db", "newsletter.db"]
+
+
+@pytest.mark.servers
+def test_the_apply_benchmark_compares_engine_and_baseline_on_sqlite_and_postgresql(tmp_path: Path) -> None:
+    out = run("apply_benchmark.py", "--sizes", "300", "--repeat", "1", "--folder", str(tmp_path), cwd=tmp_path)
+    assert "sqlite" in out.lower() and "postgresql" in out.lower()
+    assert "ratio" in out.lower()
