@@ -78,6 +78,9 @@ class Anonymizer(Protocol):
     kinds: frozenset[str]
     uses_names: bool
     """Whether it reads `ctx.own_names`, which costs the engine a join to find."""
+    replaces: bool
+    """Whether it replaces the whole value, so that the original must be gone from the row afterwards: the
+    check after apply then proves it is (generalising and scrubbing may keep some of the value)."""
 
     def check(self, column: ColumnSpec, options: Mapping[str, Any], key_id: str | None = None) -> None:
         """Raise ValueError, naming the problem and the fix, if this anonymiser cannot serve the column.
@@ -107,6 +110,7 @@ class FunctionAnonymizer:
     option_specs: Mapping[str, Option] = field(default_factory=dict, repr=False)
     extra_check: Callable[[ColumnSpec, Mapping[str, Any], str | None], None] | None = field(default=None, repr=False)
     uses_names: bool = False
+    replaces: bool = False
 
     def resolve(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """Options with defaults filled in; unknown or malformed options raise ValueError."""

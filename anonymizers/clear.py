@@ -87,4 +87,4 @@ def _check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None) -
         constant_for(column, options["value"])
 
 
-CLEAR = FunctionAnonymizer("clear", KINDS, _transform, {"value": Option(None, any_value)}, _check)
+CLEAR = FunctionAnonymizer("clear", KINDS, _transform, {"value": Option(None, any_value)}, _check, replaces=True)

@@ -382,7 +382,7 @@ def _make(kind: str) -> FunctionAnonymizer:
     def check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None) -> None:
         _check_fits(kind, column.max_length, options)
 
-    return FunctionAnonymizer(f"surrogate_{kind}", TEXT_KINDS, transform, specs, check)
+    return FunctionAnonymizer(f"surrogate_{kind}", TEXT_KINDS, transform, specs, check, replaces=True)
 
 
 SURROGATES = {kind: _make(kind) for kind in RENDERERS}

@@ -152,4 +152,5 @@ TOKEN = FunctionAnonymizer(
         "source": Option("value", is_str(frozenset({"value", "seed"}))),
     },
     extra_check=_check,
+    replaces=True,
 )

@@ -6,6 +6,7 @@ from assets.planning import RETENTION_PLAN
 from pipelines.progress import progress_message
 from pipelines.resources import EstateResource
 from retention.apply.applier import SourceApplier
+from retention.apply.heap import frozen_heap
 from retention.apply.result import ApplyResult
 from retention.apply.verification import verify
 from retention.daily.planning import Plan
@@ -57,7 +58,8 @@ def _build_forsource(source: str, partitions: dg.PartitionsDefinition) -> list:
     ) -> dg.Output[ApplyResult]:
         applier = _applier(estate, source, context.run_id, retention_plan.as_of)
         applier.progress = lambda table, done, total: context.log.debug(progress_message(table, done, total))
-        result = applier.apply(retention_plan)
+        with frozen_heap():
+            result = applier.apply(retention_plan)
         lines = ["| table | rows deleted | rows updated | ledger entries |", "|---|---:|---:|---:|"]
         lines += [f"| {t} | {o.deleted} | {o.updated} | {o.entries} |" for t, o in result.tables.items()]
         context.log.info(

@@ -41,6 +41,7 @@ def build_planning_assets(sources: list[str], partitions: dg.PartitionsDefinitio
         context: dg.AssetExecutionContext, estate: EstateResource, **snapshots: SourceSnapshot
     ) -> dg.Output[SubjectIndex]:
         by_source = {name.removeprefix("snapshot_"): snap for name, snap in snapshots.items()}
+        assert estate.estate.control is not None
         index = index_subjects(estate.config, by_source, estate.subject_key, estate.estate.control)
         in_several = int((index.subjects["sources"] > 1).sum())
         context.log.info(f"{len(index.subjects)} subjects, {in_several} in more than one database")
@@ -98,6 +99,7 @@ def build_planning_assets(sources: list[str], partitions: dg.PartitionsDefinitio
     ) -> dg.Output[Plan]:
         as_of = context.partition_time_window.start.date()
         control = estate.estate.control
+        assert control is not None
         ensure_schema(control)
         plan = plan_retention(
             estate.config.catalog,

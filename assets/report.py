@@ -89,6 +89,7 @@ def build_report_asset(sources: list[str], partitions: dg.PartitionsDefinition) 
     ) -> dg.MaterializeResult:
         as_of = context.partition_time_window.start.date()
         checks = check_rows(context.instance, context.run_id)
+        assert estate.estate.control is not None
         report, files = write_day_report(
             estate.config,
             estate.estate.control,

@@ -97,9 +97,14 @@ def demo_estate(
     from retention.demo.generator import generate_demo_estate
 
     config = config_or_exit()
-    urls = {name: src.url() for name, src in config.catalog.sources.items()}
+    urls: dict[str, str] = {}
+    for name, src in config.catalog.sources.items():
+        url = src.url()
+        if not url:
+            raise fail(f"source {name!r}: no database URL; set {src.url_env} to a SQLAlchemy URL")
+        urls[name] = url
     for url in urls.values():
-        if url and url.startswith("sqlite:///"):
+        if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with console.status("generating the demo estate") as status:

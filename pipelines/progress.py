@@ -41,7 +41,9 @@ class _Forward(logging.Handler):
                 listener("PROGRESS", f"{step}: {table}", int(done), int(total))
 
 
-@dg.logger(description="Forwards step starts, ends and apply progress to a terminal progress display.")
+@dg.logger(
+    config_schema=None, description="Forwards step starts, ends and apply progress to a terminal progress display."
+)
 def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     logger = logging.Logger("retention-progress", level=logging.DEBUG)
     logger.addHandler(_Forward())

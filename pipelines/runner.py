@@ -7,6 +7,7 @@ import datetime as dt
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import cast
 
 import dagster as dg
 
@@ -116,9 +117,12 @@ def report_for_day(day: dt.date) -> tuple[ReportFiles, list[str]]:
                 if run is not None
                 else "The daily job has not run for this day on this Dagster instance."
             )
+            plan: Plan | None
+            tagged: Tagged | None
             try:
-                plan = defs.load_asset_value(RETENTION_PLAN, partition_key=partition, instance=instance)
-                tagged = defs.load_asset_value(TAGGED_RECORDS, partition_key=partition, instance=instance)
+                # Dagster types a loaded asset value as object; these are the assets' own output types
+                plan = cast(Plan, defs.load_asset_value(RETENTION_PLAN, partition_key=partition, instance=instance))
+                tagged = cast(Tagged, defs.load_asset_value(TAGGED_RECORDS, partition_key=partition, instance=instance))
                 notes.append("Held rows and expiries are those of the day's stored plan and tagged records.")
             except (FileNotFoundError, dg.DagsterError):
                 plan, tagged, note = _compute_now(config, day)

@@ -10,7 +10,7 @@ from retention.config import settings
 
 
 def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, object]]:
-    found = {}
+    found: dict[str, dict[str, object]] = {}
     for event in result.get_asset_materialization_events():
         mat = event.materialization
         found[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}

@@ -2,6 +2,7 @@
 in the control database (the compliance report lists them) and posted to RETENTION_ALERT_WEBHOOK if set."""
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import sqlalchemy as sa
@@ -10,6 +11,10 @@ from pipelines.partitions import PARTITION_TAG
 from retention.config.loading import load_config
 from retention.reporting.alerts import BLOCKING_CHECK, RUN_FAILURE, STEP_FAILURE, Alert, raise_alerts, safe_error_text
 from retention.storage.engines import control_engine as open_control
+
+if TYPE_CHECKING:
+    # what dg.define_asset_job returns; Dagster does not export the class at its top level
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 
 def _root_error(event: dg.DagsterEvent) -> tuple[str | None, str | None]:
@@ -74,7 +79,9 @@ def alert_failed_run(
             engine.dispose()
 
 
-def build_alert_sensor(job: dg.JobDefinition, catalog_path: str, policy_path: str) -> dg.SensorDefinition:
+def build_alert_sensor(
+    job: "dg.JobDefinition | UnresolvedAssetJobDefinition", catalog_path: str, policy_path: str
+) -> dg.SensorDefinition:
     @dg.run_failure_sensor(
         name="daily_run_failure_alert",
         monitored_jobs=[job],

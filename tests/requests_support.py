@@ -21,7 +21,8 @@ from retention.config.requests import load_request_settings
 from retention.demo.generator import generate_demo_estate
 from retention.demo.schema import DEMO_SOURCES
 from retention.requests.kinds import RequestKind
-from retention.requests.register import register_request
+from retention.requests.model import SubjectRequest
+from retention.requests.register import get_request, register_request
 from retention.requests.service import RequestOutcome, carry_out_request
 from retention.requests.view import EstateView, read_estate
 from retention.storage.engines import Estate
@@ -73,6 +74,13 @@ class DemoEstate:
             return carry_out_request(
                 self.config, estate, self.keyring, request_id, run_id=f"test-{request_id}", now=now
             )
+
+
+def stored_request(control: sa.Engine, request_id: int) -> SubjectRequest:
+    """The request as the control database holds it; it must be there."""
+    request = get_request(control, request_id)
+    assert request is not None, f"request {request_id} is not in the control database"
+    return request
 
 
 def demo_estate(
@@ -170,6 +178,7 @@ def apply_day(demo: DemoEstate, day: dt.date) -> None:
 
     with demo.connect() as estate:
         plan = compute_plan(demo.config, estate, demo.keyring, day).plan
+        assert estate.control is not None
         for source, engine in estate.sources.items():
             SourceApplier(
                 demo.config, source, engine, estate.control, demo.keyring, run_id=f"day-{day}", as_of=day

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import cast
 
 import dagster as dg
 import pytest
@@ -97,7 +98,7 @@ def test_failed_run_is_recorded_and_posted_once_by_the_sensor(tmp_path: Path, mo
         result = run_daily(ANCHOR, confirm_large_plan=True)
         assert not result.success
         schema = evaluations(result)[("source_schema/enrolment", COLUMNS_EXIST)]
-        assert not schema.passed and "customers.employer" in schema.metadata["failures"].value
+        assert not schema.passed and "customers.employer" in cast(str, schema.metadata["failures"].value)
         steps = started_steps(result)
         assert "snapshot__enrolment" in steps and not {f"apply__{s}" for s in DEMO_SOURCES} & steps
 
@@ -110,6 +111,7 @@ def test_failed_run_is_recorded_and_posted_once_by_the_sensor(tmp_path: Path, mo
             failure = next(
                 e.dagster_event for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
             )
+            assert failure is not None
             for _ in range(2):  # a sensor may see the same failure again: it is recorded and posted once
                 context = dg.build_run_status_sensor_context(
                     sensor_name=sensor.name, dagster_event=failure, dagster_instance=instance, dagster_run=run

@@ -807,6 +807,14 @@ def test_registry_names_and_kinds() -> None:
         get("")
 
 
+def test_replacing_anonymizers_are_token_clear_and_the_surrogates() -> None:
+    """The check after apply proves the original is gone only for these; the set must not shift unnoticed."""
+    replacing = {name for name, anonymizer in REGISTRY.items() if anonymizer.replaces}
+    surrogates = {"surrogate_address", "surrogate_email", "surrogate_name", "surrogate_phone", "surrogate_username"}
+    assert replacing == {"token", "clear"} | surrogates
+    assert replacing == {"token", "clear"} | {name for name in REGISTRY if name.startswith("surrogate_")}
+
+
 def test_check_rejects_wrong_kind_and_unknown_option() -> None:
     with pytest.raises(ValueError, match="cannot be applied to a string column"):
         get("month").check(ColumnSpec(kind="string"), {})

@@ -263,9 +263,13 @@ def test_the_same_person_hides_behind_messy_identifiers(estate: tuple[dict, Rows
     ):
         for r in rows[source][table]:
             if r[email_col]:
-                raw_emails[email_key(r[email_col])].add((source, r[email_col]))
+                email = email_key(r[email_col])
+                assert email is not None  # a non-empty value has a key
+                raw_emails[email].add((source, r[email_col]))
             if r["phone"]:
-                raw_phones[phone_key(r["phone"])].add((source, r["phone"]))
+                phone = phone_key(r["phone"])
+                assert phone is not None
+                raw_phones[phone].add((source, r["phone"]))
 
     def spread(found: set[tuple[str, str]]) -> bool:
         return len({s for s, _ in found}) >= 2 and len({raw for _, raw in found}) >= 2

@@ -59,10 +59,11 @@ def make_estate(databases: ServerDatabases, tmp_path: Path, name: str) -> dict[s
 
 
 def run(env: dict[str, str], fault: str | None = None) -> subprocess.Popen:
+    """The daily run as the `retention` command does it; with `fault` ("phase:batch"), through the test's own
+    entry point, which kills it there (`tests.fault_run`)."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")} | env
-    if fault:
-        full["RETENTION_FAULT"] = fault
-    command = [sys.executable, "-m", "cli", "run", "--as-of", DAY.isoformat(), "--confirm-large-plan"]
+    entry = ["-m", "tests.fault_run", fault] if fault else ["-m", "cli"]
+    command = [sys.executable, *entry, "run", "--as-of", DAY.isoformat(), "--confirm-large-plan"]
     return subprocess.Popen(command, cwd=ROOT, env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 

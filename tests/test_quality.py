@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import cast
 
 import dagster as dg
 import pandas as pd
@@ -113,7 +114,11 @@ def evaluations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.A
 
 
 def started_steps(result: dg.ExecuteInProcessResult) -> set[str]:
-    return {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
+    return {
+        e.step_key
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.STEP_START and e.step_key is not None  # a step event has its key
+    }
 
 
 def test_broken_data_fails_the_right_checks_and_blocks_plan_and_apply(
@@ -151,11 +156,13 @@ def test_broken_data_fails_the_right_checks_and_blocks_plan_and_apply(
     every_check = {(f"snapshot/{s}", c.name) for s in DEMO_SOURCES for c in SNAPSHOT_CHECKS}
     every_check |= {(f"source_schema/{s}", c.name) for s in DEMO_SOURCES for c in SCHEMA_CHECKS}
     assert every_check <= set(found)
-    keys = found[("snapshot/newsletter", KEYS)].metadata["failures"].value
+    keys = cast(str, found[("snapshot/newsletter", KEYS)].metadata["failures"].value)
     assert "events" in keys and "expect_column_values_to_be_unique" in keys
-    assert "customers" in found[("snapshot/enrolment", FUTURE)].metadata["failures"].value
-    assert "enrolments.channel" in found[("source_schema/enrolment", COLUMNS_EXIST)].metadata["failures"].value
-    assert "progress" in found[("snapshot/elearning", FOREIGN_KEYS)].metadata["failures"].value
+    assert "customers" in cast(str, found[("snapshot/enrolment", FUTURE)].metadata["failures"].value)
+    assert "enrolments.channel" in cast(
+        str, found[("source_schema/enrolment", COLUMNS_EXIST)].metadata["failures"].value
+    )
+    assert "progress" in cast(str, found[("snapshot/elearning", FOREIGN_KEYS)].metadata["failures"].value)
 
     # the blocking failures stopped everything downstream: nothing was planned, applied or recorded
     assert not PLAN_AND_APPLY & started_steps(result)

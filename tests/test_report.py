@@ -11,6 +11,7 @@ import datetime as dt
 import html
 import re
 from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -74,7 +75,7 @@ def ledger_counts(control: str) -> dict[tuple[str, str, str, str], int]:
     return {(s, t, a, r): n for s, t, a, r, n in rows}
 
 
-def expiries_from_tagged(tagged: dict, tz: object) -> dict[str, int]:
+def expiries_from_tagged(tagged: dict, tz: ZoneInfo) -> dict[str, int]:
     """Rows per local month whose purpose ends after the as-of day, counted the plain way."""
     start = end_of_day(ANCHOR, tz)
     months = {str(pd.Period(ANCHOR, freq="M") + i) for i in range(12)}
@@ -146,7 +147,7 @@ def test_compliance_report_of_a_daily_run(tmp_path: Path, monkeypatch: pytest.Mo
     # the asset shows the report in the UI, as Markdown metadata
     materialized = {e.asset_key: e.materialization for e in result.get_asset_materialization_events()}
     metadata = materialized[COMPLIANCE_REPORT].metadata
-    assert metadata["report"].value.startswith(f"# Compliance report, as of {DAY}")
+    assert cast(str, metadata["report"].value).startswith(f"# Compliance report, as of {DAY}")
     assert metadata["actions"].value == sum(in_ledger.values())
 
     # `retention report` writes the same report again from what the run stored, and says where

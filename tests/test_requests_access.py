@@ -39,6 +39,7 @@ def test_access_export_holds_every_row_of_the_person_and_nobody_elses(
 
         outcome = demo.carry_out(demo.register(RequestKind.ACCESS, **given))
         assert outcome.status is RequestStatus.DONE and outcome.receipt is not None
+        assert outcome.receipt.export is not None
         name = outcome.receipt.export.file
         assert name.startswith("exports/request-") and str(tmp_path) not in outcome.receipt.to_json()
         path = exports_dir() / Path(name).name
@@ -91,6 +92,7 @@ def test_access_export_holds_every_row_of_the_person_and_nobody_elses(
         # exports are removed after the configured number of days
         os.utime(path, (path.stat().st_atime - 31 * 86_400, path.stat().st_mtime - 31 * 86_400))
         fresh = demo.carry_out(demo.register(RequestKind.ACCESS, **given))  # every request run purges
+        assert fresh.receipt is not None and fresh.receipt.export is not None
         fresh_path = exports_dir() / Path(fresh.receipt.export.file).name
         assert not path.exists() and fresh_path.exists()
         assert purge_exports(RequestSettings(export_keep_days=30)) == 0

@@ -13,9 +13,9 @@ from retention.config.catalog import IdentifierKind
 from retention.config.requests import load_request_settings
 from retention.requests.kinds import RequestKind, RequestStatus
 from retention.requests.model import MAX_IDENTIFIER_CHARS
-from retention.requests.register import check_identifier, get_request, register_request
+from retention.requests.register import check_identifier, register_request
 from tests.databases import ServerDatabases
-from tests.requests_support import demo_estate, estate_contents
+from tests.requests_support import demo_estate, estate_contents, stored_request
 
 pytestmark = pytest.mark.servers
 
@@ -61,21 +61,22 @@ def test_hostile_identifiers_are_stored_and_matched_safely(
     engine = sa.create_engine(demo.control_url)
     try:
         for kind, given in hostile.items():
-            assert get_request(engine, ids[kind]).identifiers == given, "stored exactly as given"
-        assert get_request(engine, mixed).identifiers == {"email": "  ZOË.ÑANDÚ+ТЕСТ@例え.テスト "}
+            assert stored_request(engine, ids[kind]).identifiers == given, "stored exactly as given"
+        assert stored_request(engine, mixed).identifiers == {"email": "  ZOË.ÑANDÚ+ТЕСТ@例え.テスト "}
         before = estate_contents(demo.urls)
         for kind, request_id in ids.items():
             outcome = demo.carry_out(request_id)
             assert outcome.status is RequestStatus.DONE, kind
+            assert outcome.receipt is not None, kind
             assert outcome.receipt.found is False and outcome.receipt.tables == []
             assert outcome.receipt.summary.startswith("Nothing was found about this person"), kind
         assert estate_contents(demo.urls) == before, "nothing in the estate changed"
         outcome = demo.carry_out(mixed)
-        assert outcome.status is RequestStatus.DONE and outcome.receipt.found is True
+        assert outcome.status is RequestStatus.DONE and outcome.receipt is not None and outcome.receipt.found is True
         customers = estate_contents({"enrolment": demo.urls["enrolment"]})[("enrolment", "customers")]
         assert customers[planted][3] != PLANTED_EMAIL and "Zoë" not in customers[planted][2]
         for request_id in [*ids.values(), mixed]:
-            request = get_request(engine, request_id)
+            request = stored_request(engine, request_id)
             assert request.status is RequestStatus.DONE and request.identifiers is None
         with pytest.raises(ValueError, match="lone surrogate"):
             check_identifier(IdentifierKind.EMAIL, "a\ud800b@example.dk")

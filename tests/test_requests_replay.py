@@ -24,8 +24,14 @@ from tests.databases import server_databases
 from tests.requests_support import ANCHOR, apply_day, customer_identifiers, demo_estate, estate_contents, rows_of
 
 
+def _file(url: str) -> Path:
+    database = sa.make_url(url).database
+    assert database is not None, f"{url} names no database file"
+    return Path(database)
+
+
 def _files(urls: dict[str, str]) -> dict[str, Path]:
-    return {source: Path(sa.make_url(url).database) for source, url in urls.items()}
+    return {source: _file(url) for source, url in urls.items()}
 
 
 def test_replay_after_restore_reproduces_the_erased_databases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,6 +84,7 @@ def test_replay_after_restore_reproduces_the_erased_databases(tmp_path: Path, mo
 
         # replaying again changes nothing: every batch is in the database now
         with demo.connect() as estate:
+            assert estate.control is not None
             again = replay_source(
                 demo.config,
                 "enrolment",

@@ -6,6 +6,7 @@ exactly what the daemon would create, and is then carried out by the real `subje
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -15,14 +16,22 @@ import sqlalchemy as sa
 from pipelines.requests import TAG_ATTEMPT, TAG_REQUEST, TAG_SUBJECT, run_config_for, subject_request_job
 from pipelines.resources import EstateResource
 from retention.requests.kinds import RequestKind, RequestStatus
-from retention.requests.register import claim_request, get_request
+from retention.requests.register import claim_request
 from sensors.requests import build_request_sensor
 from tests.databases import server_databases
-from tests.requests_support import CATALOG, POLICY, DemoEstate, customer_identifiers, demo_estate, rows_of
+from tests.requests_support import (
+    CATALOG,
+    POLICY,
+    DemoEstate,
+    customer_identifiers,
+    demo_estate,
+    rows_of,
+    stored_request,
+)
 
 
 @pytest.fixture
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DemoEstate:
+def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoEstate]:
     with server_databases("sqlite", tmp_path) as dbs:
         yield demo_estate(monkeypatch, dbs, tmp_path, people=40, seed=5)
 
@@ -45,15 +54,18 @@ def _evaluate(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[dg.Run
 def _queue(defs: dg.Definitions, instance: dg.DagsterInstance, requests: list[dg.RunRequest]) -> list[dg.DagsterRun]:
     """What the daemon does with a run request: a run, not started yet, with its config and tags."""
     job = defs.resolve_job_def("subject_request")
-    return [
-        instance.create_run_for_job(
-            job,
-            run_config=r.run_config,
-            tags={**r.tags, "dagster/run_key": r.run_key},
-            status=dg.DagsterRunStatus.NOT_STARTED,
+    runs = []
+    for r in requests:
+        assert r.run_key is not None, "the sensor gives every run request a run key"
+        runs.append(
+            instance.create_run_for_job(
+                job,
+                run_config=r.run_config,
+                tags={**r.tags, "dagster/run_key": r.run_key},
+                status=dg.DagsterRunStatus.NOT_STARTED,
+            )
         )
-        for r in requests
-    ]
+    return runs
 
 
 def _execute(defs: dg.Definitions, instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
@@ -93,8 +105,8 @@ def test_one_run_per_request_and_never_two_for_one_person(demo: DemoEstate) -> N
             _execute(defs, instance, run)
         engine = sa.create_engine(demo.control_url)
         try:
-            assert get_request(engine, first).status is RequestStatus.DONE
-            assert get_request(engine, second).status is RequestStatus.PENDING
+            assert stored_request(engine, first).status is RequestStatus.DONE
+            assert stored_request(engine, second).status is RequestStatus.PENDING
         finally:
             engine.dispose()
         # the person's first run has finished, so the second request may go now
@@ -109,8 +121,13 @@ def test_one_run_per_request_and_never_two_for_one_person(demo: DemoEstate) -> N
         assert all(r.status is dg.DagsterRunStatus.SUCCESS for r in runs)
         # no two runs for one person overlapped: the person's runs ran one after the other
         person = [r for r in runs if r.tags[TAG_REQUEST] in {str(first), str(second)}]
-        stats = sorted((instance.get_run_stats(r.run_id) for r in person), key=lambda s: s.start_time)
-        assert stats[0].end_time <= stats[1].start_time
+        spans = []
+        for r in person:
+            stats = instance.get_run_stats(r.run_id)
+            assert stats.start_time is not None and stats.end_time is not None, "the run has finished"
+            spans.append((stats.start_time, stats.end_time))
+        spans.sort(key=lambda span: span[0])
+        assert spans[0][1] <= spans[1][0]
 
 
 def test_a_run_that_died_is_launched_again_under_a_new_run_key(demo: DemoEstate) -> None:
@@ -125,7 +142,7 @@ def test_a_run_that_died_is_launched_again_under_a_new_run_key(demo: DemoEstate)
             instance.report_run_failed(run)  # the process was killed half-way: the request stays 'running'
             (again,) = _evaluate(defs, instance)
             assert again.run_key != launched.run_key and again.tags[TAG_ATTEMPT] == "2"
-            request = get_request(engine, request_id)
+            request = stored_request(engine, request_id)
             assert request.status is RequestStatus.PENDING and request.attempt == 2
         finally:
             engine.dispose()
@@ -143,9 +160,9 @@ def test_launchpad_run_config_names_the_request(demo: DemoEstate) -> None:
     assert result.success
     engine = sa.create_engine(demo.control_url)
     try:
-        request = get_request(engine, request_id)
+        request = stored_request(engine, request_id)
     finally:
         engine.dispose()
     assert request.status is RequestStatus.DONE
-    assert request.receipt.found is False
+    assert request.receipt is not None and request.receipt.found is False
     assert request.receipt.summary == "Nothing was found about this person in our databases."

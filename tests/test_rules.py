@@ -36,7 +36,9 @@ def test_the_last_day_kept_is_the_local_day_before_the_deadline() -> None:
     tz = ZoneInfo("Europe/Copenhagen")
     # 2030-01-01 00:00 in Copenhagen is the first instant after a period that ends with 2029
     deadline = pd.Timestamp("2029-12-31T23:00", tz="UTC")
-    assert last_day_kept(deadline, tz).isoformat() == "2029-12-31"
+    kept = last_day_kept(deadline, tz)
+    assert kept is not None
+    assert kept.isoformat() == "2029-12-31"
     assert last_day_kept(pd.NaT, tz) is None
 
 

@@ -1,7 +1,7 @@
 """Writing the apply step's ledger to the control database, beside the source writes.
 
 Every batch's ledger entries and its 'pending' row in `ledger_batches` are committed before the batch's
-source transaction starts, and the batch is set 'done' in a later ledger transaction (`retention.applying`
+source transaction starts, and the batch is set 'done' in a later ledger transaction (`retention.apply.applier`
 explains why that order makes a crash harmless). The held rows of a table are checksummed before its first
 batch, for the check after apply. Writing a million ledger entries costs about as much as the changes they
 record, and neither job writes to the source, so where the platform can fork, a child process does both up

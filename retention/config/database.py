@@ -109,8 +109,8 @@ def check_against_database(
                     f"set primary_key to {db_pk}" if db_pk else "add a primary key to the table first",
                 )
             )
-        for kind, column in entry.subject.identifiers.items():
-            need(column, f"subject.identifiers.{kind.value}")
+        for id_kind, column in entry.subject.identifiers.items():
+            need(column, f"subject.identifiers.{id_kind.value}")
         if entry.subject.foreign_key:
             need(entry.subject.foreign_key, "subject.foreign_key")
         for i, column in enumerate(entry.interactions):

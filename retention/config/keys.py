@@ -130,8 +130,8 @@ def load_keyring(*, demo: bool) -> tuple[Keyring, str | None]:
             raise KeyError_(f"{KEY_ENV} is set but not in the form 'KEYID:BASE64SECRET'; {KEY_FIX}")
         key = Key(key_id, _decode(secret, KEY_ENV))
         return Keyring({key_id: key}, key_id, key_id, origin=KEY_ENV), None
-    if path := os.environ.get(KEY_FILE_ENV):
-        return load_key_file(Path(path)), None
+    if key_file := os.environ.get(KEY_FILE_ENV):
+        return load_key_file(Path(key_file)), None
     if not demo:
         raise KeyError_(f"no key configured and the estate is not the demo, so the engine will not start; {KEY_FIX}")
     path = default_key_file()

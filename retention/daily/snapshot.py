@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -65,7 +66,7 @@ def snapshot_table(
     refs = {
         columns.ref(fk.parent.name): fk.column.table.name
         for fk in table.foreign_keys
-        if len(fk.constraint.columns) == 1
+        if fk.constraint is not None and len(fk.constraint.columns) == 1
     }
     selected = [
         *(table.c[col].label(alias) for col, alias in wanted.items()),
@@ -120,7 +121,7 @@ def snapshot_source(
             key,
             tz,
             chunk_rows=chunk_rows,
-            progress=(lambda n, _t=name: progress(_t, n)) if progress else None,
+            progress=partial(progress, name) if progress else None,
         )
         for name, entry in catalog.sources[source].tables.items()
     }

@@ -93,14 +93,15 @@ def _identifier_groups(
             tables.append(((source, table), frame, cols))
     offsets = np.cumsum([0] + [len(f) for _, f, _ in tables])
     n_rows = int(offsets[-1])
-    row_ids, tokens = [], []
+    row_ids: list[np.ndarray] = []
+    token_chunks: list[np.ndarray] = []
     for (_, frame, cols), offset in zip(tables, offsets, strict=False):
         for col in cols:
             present = frame[col].notna().to_numpy()
             row_ids.append(np.flatnonzero(present) + offset)
-            tokens.append(frame[col].to_numpy()[present])
+            token_chunks.append(frame[col].to_numpy()[present])
     row_arr = np.concatenate(row_ids) if row_ids else np.array([], dtype=np.int64)
-    token_arr = np.concatenate(tokens) if tokens else np.array([], dtype=object)
+    token_arr = np.concatenate(token_chunks) if token_chunks else np.array([], dtype=object)
     codes, uniques = pd.factorize(token_arr)
     uniq = np.asarray(uniques, dtype=object)
     linked = [(i, KNOWN + token_subjects[u]) for i, u in enumerate(uniq.tolist()) if u in token_subjects]

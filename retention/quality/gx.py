@@ -147,6 +147,7 @@ def run_suites(
             if item.success:
                 continue
             config = item.expectation_config
+            assert config is not None, "a validation result carries the expectation it evaluated"
             details = item.result or {}
             outcomes[config.meta["check"]].findings.append(
                 Finding(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from retention.daily.planning import Plan
@@ -21,13 +22,14 @@ def plan_markdown(plan: Plan) -> str:
 
 def plan_rich_table(plan: Plan) -> Table:
     table = Table(title=f"Retention plan as of {plan.as_of}")
-    for name, justify in [
+    layout: list[tuple[str, JustifyMethod]] = [
         ("source", "left"),
         ("table", "left"),
         ("action", "left"),
         ("purpose", "left"),
         ("rows", "right"),
-    ]:
+    ]
+    for name, justify in layout:
         table.add_column(name, justify=justify)
     summary = plan.summary()
     for r in summary.itertuples():

@@ -18,6 +18,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import TypedDict
 
 import pandas as pd
 import sqlalchemy as sa
@@ -37,6 +38,16 @@ from retention.storage.control import load_holds
 from retention.storage.engines import Estate
 
 WITHHELD = "(withheld for security)"
+
+
+class ExportRecord(TypedDict):
+    """One row in the export: its values, purposes, legal basis per purpose, last day kept and any hold."""
+
+    data: dict[str, object]
+    purposes: list[str]
+    legal_basis: dict[str, str]
+    kept_until: dict[str, str]
+    held: str | None
 
 
 EXPORT_PREFIX = "request-"
@@ -114,13 +125,13 @@ def write_export(
                     data[row[entry.pk]] = {
                         c: (WITHHELD if c in withheld and row[c] is not None else plain_value(row[c])) for c in row
                     }
-        records = []
+        records: list[ExportRecord] = []
         tagged = tagged.assign(held=hold_reasons(tagged, tid, entry.purposes, policy, holds, now_ts))
         for info in tagged.sort_values(columns.PK).to_dict("records"):
             if info[columns.PK] not in data:
                 continue  # deleted between the snapshot and now
             held = info["held"] or None
-            kept_until = {}
+            kept_until: dict[str, str] = {}
             for p in entry.purposes:
                 if info.get(columns.waiting(p)):
                     kept_until[p] = f"until {policy.purposes[p].event} happens, then {policy.purposes[p].period}"
@@ -163,19 +174,19 @@ def write_export(
     return Export(path, counts, expires)
 
 
-def _csv(records: list[dict[str, object]]) -> str:
+def _csv(records: list[ExportRecord]) -> str:
     buffer = io.StringIO()
-    columns = list(records[0]["data"]) if records else []  # type: ignore[arg-type]
+    columns = list(records[0]["data"]) if records else []
     writer = csv.writer(buffer)
     writer.writerow([*columns, "purposes", "legal_basis", "kept_until", "held"])
     for r in records:
-        data: Mapping[str, object] = r["data"]  # type: ignore[assignment]
+        data: Mapping[str, object] = r["data"]
         writer.writerow(
             [
                 *("" if data[c] is None else data[c] for c in columns),
-                "; ".join(r["purposes"]),  # type: ignore[arg-type]
-                " | ".join(f"{p}: {b}" for p, b in r["legal_basis"].items()),  # type: ignore[union-attr]
-                "; ".join(f"{p}: {u}" for p, u in r["kept_until"].items()),  # type: ignore[union-attr]
+                "; ".join(r["purposes"]),
+                " | ".join(f"{p}: {b}" for p, b in r["legal_basis"].items()),
+                "; ".join(f"{p}: {u}" for p, u in r["kept_until"].items()),
                 r["held"] or "",
             ]
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import pandas as pd
 
@@ -46,6 +47,14 @@ ALREADY_DONE = "already pseudonymised or empty"
 NO_MARKETING_COLUMNS = "none of its columns serves only marketing"
 
 
+class Kept(TypedDict):
+    """Rows kept for one reason: how many, until when (ISO date of the last day, if known) and why."""
+
+    rows: int
+    until: str | None
+    why: str
+
+
 @dataclass
 class TableDecision:
     """What the request does to one table of the person (counts and field names, never values)."""
@@ -56,14 +65,14 @@ class TableDecision:
     delete: int = 0
     pseudonymise: int = 0
     fields: set[str] = field(default_factory=set)
-    kept: dict[str, dict[str, object]] = field(default_factory=dict)  # reason -> rows, until, why
+    kept: dict[str, Kept] = field(default_factory=dict)  # reason -> rows, until, why
     unchanged: dict[str, int] = field(default_factory=dict)  # reason -> rows
     notes: set[str] = field(default_factory=set)
 
     def keep(self, reason: str, rows: int, until: dt.date | None, why: str) -> None:
         entry = self.kept.setdefault(reason, {"rows": 0, "until": None, "why": why})
-        entry["rows"] = int(entry["rows"]) + rows
-        if until is not None and (entry["until"] is None or until.isoformat() > str(entry["until"])):
+        entry["rows"] += rows
+        if until is not None and (entry["until"] is None or until.isoformat() > entry["until"]):
             entry["until"] = until.isoformat()
 
 

@@ -107,7 +107,9 @@ def register_request(
                 tokens=",".join(dict.fromkeys(tokens_of(key, identifiers))),
             )
         )
-        return int(result.inserted_primary_key[0])
+        inserted = result.inserted_primary_key
+        assert inserted is not None, "a single-row insert reports its primary key"
+        return int(inserted[0])
 
 
 def get_request(control: sa.Engine, request_id: int) -> SubjectRequest | None:

@@ -81,9 +81,11 @@ def replay_source(
     start = end_of_day(since - dt.timedelta(days=1), tz).to_pydatetime()
     started = dt.datetime.now(dt.UTC)
     with control.begin() as conn:
-        replay_id = conn.execute(
+        inserted = conn.execute(
             replays.insert().values(source=source, since=since, started_at=started, status="running")
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None, "a single-row insert reports its primary key"
+        replay_id = inserted[0]
     applier = SourceApplier(config, source, engine, control, keyring, run_id=run_id, as_of=started.date())
     result = ReplayResult(source, since)
     result.recovered_batches = applier.recover()
@@ -191,6 +193,7 @@ def _restored_subjects(
         ).select_from(tables[0])
         for child, parent in itertools.pairwise(tables):
             link = catalog.table(source, child.name).subject
+            assert link.foreign_key is not None, "a table with a parent has a foreign key (catalog validation)"
             query = query.join(parent, child.c[link.foreign_key] == parent.c[catalog.table(source, parent.name).pk])
         pks = [applier.typed_pk(table, pk) for pk in pk_texts]
         frames = []
@@ -220,7 +223,8 @@ def _restored_subjects(
             if not tokens_here or mapped == {None}:
                 allowed[(table, str(pk))] = earlier.get(root_pks[i], set())
             else:
-                allowed[(table, str(pk))] = mapped if len(mapped) == 1 and None not in mapped else set()
+                subjects = {s for s in mapped if s is not None}
+                allowed[(table, str(pk))] = subjects if len(mapped) == 1 and None not in mapped else set()
     return allowed
 
 

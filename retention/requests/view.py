@@ -65,6 +65,11 @@ def read_estate(config: EstateConfig, estate: Estate, keyring: Keyring, progress
 IN_CHUNK = 5000  # keys per IN list: every backend takes this many parameters in one statement
 
 
+def _in_values(column: str, values: list[object]) -> Callable[[sa.Table], sa.ColumnElement[bool]]:
+    """The filter of a table's rows whose `column` is one of `values`."""
+    return lambda t: t.c[column].in_(values)
+
+
 def _snapshot_where(
     config: EstateConfig, engine: sa.Engine, table: str, entry: TableEntry, key: Key, column: str, values: list[object]
 ) -> TableSnapshot:
@@ -73,7 +78,7 @@ def _snapshot_where(
     if not values:
         return snapshot_table(engine, table, entry, key, tz, where=lambda _t: sa.false())
     parts = [
-        snapshot_table(engine, table, entry, key, tz, where=lambda t, c=chunk: t.c[column].in_(c))
+        snapshot_table(engine, table, entry, key, tz, where=_in_values(column, chunk))
         for chunk in (values[i : i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK))
     ]
     frame = pd.concat([p.frame for p in parts], ignore_index=True).drop_duplicates("pk", ignore_index=True)
@@ -156,7 +161,9 @@ def _add_descendants(
             break  # unresolvable parent links: the catalog check reports them
         for source, table in ready:
             entry = catalog.table(source, table)
-            parent_keys = included[(source, entry.subject.parent)]
+            parent = entry.subject.parent
+            assert parent is not None, "a table without identifiers has a parent (catalog validation)"
+            parent_keys = included[(source, parent)]
             snap = _snapshot_where(
                 config, estate.sources[source], table, entry, key, str(entry.subject.foreign_key), parent_keys
             )

@@ -38,8 +38,11 @@ def children_first(tables: Sequence[T], parents_of: Callable[[T], Collection[T]]
 class Referencing(Protocol):
     """A tagged table as the reference rule sees it: its frame and its `ref:` columns' referenced tables."""
 
-    frame: pd.DataFrame
-    refs: dict[str, str]
+    @property
+    def frame(self) -> pd.DataFrame: ...
+
+    @property
+    def refs(self) -> Mapping[str, str]: ...
 
 
 def referenced_by_staying(
