@@ -72,15 +72,24 @@ class Context:
 
 @runtime_checkable
 class Anonymizer(Protocol):
-    """A named value transform the catalog can refer to."""
+    """A named value transform the catalog can refer to (read-only: anonymisers are frozen values)."""
 
-    name: str
-    kinds: frozenset[str]
-    uses_names: bool
-    """Whether it reads `ctx.own_names`, which costs the engine a join to find."""
-    replaces: bool
-    """Whether it replaces the whole value, so that the original must be gone from the row afterwards: the
-    check after apply then proves it is (generalising and scrubbing may keep some of the value)."""
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kinds(self) -> frozenset[str]: ...
+
+    @property
+    def uses_names(self) -> bool:
+        """Whether it reads `ctx.own_names`, which costs the engine a join to find."""
+        ...
+
+    @property
+    def replaces(self) -> bool:
+        """Whether it replaces the whole value, so that the original must be gone from the row afterwards: the
+        check after apply then proves it is (generalising and scrubbing may keep some of the value)."""
+        ...
 
     def check(self, column: ColumnSpec, options: Mapping[str, Any], key_id: str | None = None) -> None:
         """Raise ValueError, naming the problem and the fix, if this anonymiser cannot serve the column.

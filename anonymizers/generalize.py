@@ -73,15 +73,21 @@ def _scalar_or_iso(value: Any, fn: Callable[[Scalar], Scalar]) -> Any:
             parsed = dt.datetime.fromisoformat(text)
         except ValueError:
             raise ValueError("cannot generalise text that is not an ISO-8601 date or datetime") from None
-        return fn(parsed).isoformat(sep=" " if " " in text else "T")
+        generalised = fn(parsed)
+        assert isinstance(generalised, dt.datetime)
+        return generalised.isoformat(sep=" " if " " in text else "T")
     raise TypeError(f"cannot generalise a value of type {type(value).__name__} as a date")
 
 
-def _midnight(value: Scalar, **fields: int) -> Scalar:
+def _midnight(value: Scalar, *, day: int, month: int | None = None, year: int | None = None) -> Scalar:
+    """The start of the given day of the value's month (or month and year), keeping the value's type."""
+    month = month or value.month
+    year = year or value.year
+    if isinstance(value, pd.Timestamp):
+        return value.replace(year=year, month=month, day=day, hour=0, minute=0, second=0, microsecond=0, nanosecond=0)
     if isinstance(value, dt.datetime):
-        extra = {"nanosecond": 0} if isinstance(value, pd.Timestamp) else {}
-        return value.replace(hour=0, minute=0, second=0, microsecond=0, **fields, **extra)
-    return value.replace(**fields)
+        return value.replace(year=year, month=month, day=day, hour=0, minute=0, second=0, microsecond=0)
+    return value.replace(year=year, month=month, day=day)
 
 
 def month_start(values: pd.Series) -> pd.Series:

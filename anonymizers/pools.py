@@ -54,8 +54,11 @@ def load(path: Path = POOL_FILE) -> dict[str, list[str]]:
         raise RuntimeError(f"{path}: cannot read the surrogate pools ({exc}); {redraw}") from None
     for part in PARTS:
         values = drawn.get(part) if isinstance(drawn, dict) else None
-        strings = isinstance(values, list) and all(isinstance(v, str) and v for v in values)
-        if not strings or len(values) != POOL_SIZE:
+        if (
+            not isinstance(values, list)
+            or len(values) != POOL_SIZE
+            or not all(isinstance(v, str) and v for v in values)
+        ):
             raise RuntimeError(f"{path}: '{part}' must be a list of {POOL_SIZE} non-empty strings; {redraw}")
     return drawn
 

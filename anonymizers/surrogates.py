@@ -131,6 +131,7 @@ class _Name(_Renderer):
         for option in shapes:
             if room is None or len(option) <= room:
                 return option
+        assert room is not None  # without a limit the first shape fits
         return _hard_cut(f"{first} {last}", room) or first[:room]
 
     def render(self, i: int, suffix: str, extra: int) -> str:

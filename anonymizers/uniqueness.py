@@ -70,7 +70,7 @@ def assign_unique(
     chosen: list[str] = [""] * len(first)
     for i in sorted(range(len(first)), key=order_keys().__getitem__):
         forbidden = own[i] if own is not None else set()
-        value, folded = _next_free(i, first[i], keys[i], candidate, lambda k, f=forbidden: k in used or k in f, what)
+        value, folded = _next_free(i, first[i], keys[i], candidate, _taken_by(used, forbidden), what)
         used.add(folded)
         chosen[i] = value
     return chosen
@@ -118,3 +118,8 @@ def keyed_suffix(number: int, attempt: int, alphabet: str = DIGITS) -> str:
         number, index = divmod(number, len(alphabet))
         chars.append(alphabet[index])
     return "".join(chars)
+
+
+def _taken_by(used: set[str], forbidden: set[str]) -> Callable[[str], bool]:
+    """Whether a folded candidate is taken: by a value already chosen, or by one this unit may not get back."""
+    return lambda key: key in used or key in forbidden

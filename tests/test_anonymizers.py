@@ -115,7 +115,8 @@ def test_key_validation() -> None:
     with pytest.raises(TypeError, match="cannot be pickled"):
         pickle.dumps(Context(key=KEY))
     duplicate = copy.deepcopy(Context(key=KEY, seeds=pd.Series(["s"]), options={"length": 20}))
-    assert duplicate.key is KEY and duplicate.options == {"length": 20} and duplicate.seeds.tolist() == ["s"]
+    assert duplicate.seeds is not None and duplicate.seeds.tolist() == ["s"]
+    assert duplicate.key is KEY and duplicate.options == {"length": 20}
 
 
 def test_hmac_is_domain_separated_and_documented() -> None:
@@ -426,7 +427,7 @@ def test_damaged_pool_file_names_the_file_and_the_fix(tmp_path: Path, content: s
 
 
 GOLDEN = ROOT / "tests" / "golden" / "surrogates.json"
-GOLDEN_CASES = {
+GOLDEN_CASES: dict[str, list[int | None]] = {
     "name": [None, 12],
     "email": [None, 22],
     "phone": [None, 11],

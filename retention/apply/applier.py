@@ -29,7 +29,7 @@ import hmac
 import itertools
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -328,6 +328,7 @@ class SourceApplier:
             query = sa.select(tables[0].c[entry.pk], tables[-1].c[candidates[0]]).select_from(tables[0])
             for child, parent in itertools.pairwise(tables):
                 link = self.entry(child.name).subject
+                assert link.foreign_key is not None  # a table in a parent chain links by foreign key
                 query = query.join(parent, child.c[link.foreign_key] == parent.c[self.entry(parent.name).pk])
             rows = dict(conn.execute(query.where(in_keys(conn, tables[0].c[entry.pk], pks))).all())
             return pd.Series([rows.get(pk) for pk in pks], dtype=object)
@@ -418,8 +419,8 @@ class SourceApplier:
         return int(pk) if self._specs[table][self.entry(table).pk].kind == "integer" else pk
 
 
-def _group(rows: list, key: str) -> dict[str, list]:
-    grouped: dict[str, list] = defaultdict(list)
+def _group(rows: Sequence[sa.RowMapping], key: str) -> dict[str, list[sa.RowMapping]]:
+    grouped: dict[str, list[sa.RowMapping]] = defaultdict(list)
     for row in rows:
         grouped[row[key]].append(row)
     return grouped

@@ -101,6 +101,7 @@ class LedgerWriter:
                     status=PENDING,
                 )
             )
+            assert inserted.inserted_primary_key is not None
             batch_no = inserted.inserted_primary_key[0]
             insert_columns(conn, ledger_entries, {"batch_no": [batch_no] * len(entries), **columns})
 

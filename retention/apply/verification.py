@@ -30,17 +30,17 @@ def verify(applier: SourceApplier, result: ApplyResult) -> list[str]:
             left = _count(conn, applier.table(table).c[applier.entry(table).pk], pks)
             if left:
                 problems.append(f"{applier.source}.{table}: {left} rows planned for deletion are still there")
-        for table, fields in ver.cleared.items():
+        for table, cleared in ver.cleared.items():
             sa_table = applier.table(table)
             pk_col = sa_table.c[applier.entry(table).pk]
-            for f, pks in fields.items():
+            for f, keys in cleared.items():
                 expected = applier._cleared_value(table, f)
                 condition = sa_table.c[f].is_not(None) if expected is None else sa_table.c[f] != expected
-                bad = _count(conn, pk_col, pks, condition)
+                bad = _count(conn, pk_col, keys, condition)
                 if bad:
                     problems.append(f"{applier.source}.{table}.{f}: {bad} rows planned to be cleared are not")
-        for table, fields in ver.originals.items():
-            for f, own in fields.items():
+        for table, originals in ver.originals.items():
+            for f, own in originals.items():
                 now = applier.value_digests(conn, table, f, [applier.typed_pk(table, pk) for pk in own])
                 kept = sum(1 for pk, digest in now.items() if own[pk] == digest)
                 if kept:

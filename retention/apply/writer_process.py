@@ -54,7 +54,9 @@ class ForkedLedger:
 
     def recorded(self, batch: Batch) -> None:
         while self.written < batch.number:
-            self.written = self._receive()
+            number = self._receive()
+            assert isinstance(number, int), number
+            self.written = number
 
     def applied(self, batch: Batch) -> None:
         self._send(batch.batch_id)
