@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster
 
-.PHONY: setup demo test lint format ui validate bench clean
+.PHONY: setup demo test test-fast lint types validate format ui bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,31 +18,37 @@ setup: $(STAMP)
 demo: setup ## set up, create the demo estate if missing, run today's daily job
 	$(BIN)/retention demo
 
-test: setup ## set up and run the whole test suite (SQLite, PostgreSQL, MariaDB)
+test: lint types validate ## set up and run everything: lint, import contracts, types, definitions, all tests
+	$(BIN)/pytest -n 2 --dist loadgroup -q tests
+
+test-fast: setup ## the unit tests only: no database servers, no Dagster runs, under a minute
+	$(BIN)/pytest -n 2 -q tests/unit
+
+lint: setup ## ruff (lint and format) and the import contracts of pyproject.toml
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+types: setup ## mypy over the whole project, tests and benchmarks included
+	$(BIN)/mypy
+
+validate: setup ## Dagster loads the definitions
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/dagster definitions validate -w workspace.yaml
-	$(BIN)/pytest -n 2 --dist loadgroup -q
-
-lint: setup
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 
 format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-validate: setup
-	mkdir -p $(DAGSTER_HOME)
-	$(BIN)/dagster definitions validate -w workspace.yaml
-
 ui: setup ## the Dagster UI on the same local instance as `make demo`
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/dagster dev -w workspace.yaml
 
-bench: setup
-	$(BIN)/python benchmarks/plan_benchmark.py
+BENCH_SIZES ?= 100000
+bench: setup ## the benchmarks at a modest size (they print figures; BENCH_SIZES="100000 1000000" for more)
+	$(BIN)/python benchmarks/anonymizer_benchmark.py
+	$(BIN)/python benchmarks/generate_estate.py --people 20000 --out-dir var/bench-estate
+	$(BIN)/python benchmarks/apply_benchmark.py --sizes $(BENCH_SIZES)
 
 clean:
 	rm -rf var

@@ -7,12 +7,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = ROOT / "retention" / "storage" / "migrations"
+"""Alembic's scripts: it loads them itself, with its context set up, so they are not imported here."""
 
 
 def core_modules() -> list[str]:
     modules = []
     for package in ("retention", "anonymizers"):
         for path in sorted((ROOT / package).rglob("*.py")):
+            if MIGRATIONS in path.parents:
+                continue
             parts = path.relative_to(ROOT).with_suffix("").parts
             modules.append(".".join(p for p in parts if p != "__init__"))
     return modules

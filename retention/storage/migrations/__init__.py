@@ -1,0 +1,1 @@
+"""Alembic's script directory for the control database (a package, so that installs ship its files)."""

@@ -1,0 +1,1 @@
+"""The control database's schema revisions, oldest first (Alembic loads them by path, not by import)."""
