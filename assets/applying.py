@@ -56,7 +56,7 @@ def _build_forsource(source: str, partitions: dg.PartitionsDefinition) -> list:
         estate: EstateResource,
         retention_plan: Plan,
     ) -> dg.Output[ApplyResult]:
-        applier = _applier(estate, source, context.run_id, retention_plan.as_of)
+        applier = _applier(estate, source, context.run.run_id, retention_plan.as_of)
         applier.progress = lambda table, done, total: context.log.debug(progress_message(table, done, total))
         with frozen_heap():
             result = applier.apply(retention_plan)

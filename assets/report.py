@@ -88,7 +88,7 @@ def build_report_asset(sources: list[str], partitions: dg.PartitionsDefinition) 
         context: dg.AssetExecutionContext, estate: EstateResource, retention_plan: Plan, tagged_records: Tagged
     ) -> dg.MaterializeResult:
         as_of = context.partition_time_window.start.date()
-        checks = check_rows(context.instance, context.run_id)
+        checks = check_rows(context.instance, context.run.run_id)
         assert estate.estate.control is not None
         report, files = write_day_report(
             estate.config,
@@ -97,7 +97,7 @@ def build_report_asset(sources: list[str], partitions: dg.PartitionsDefinition) 
             plan=retention_plan,
             tagged=tagged_records,
             checks=checks,
-            checks_note=f"Results of run {context.run_id}.",
+            checks_note=f"Results of run {context.run.run_id}.",
         )
         context.log.info(f"compliance report for {as_of}: {files.html}")
         return dg.MaterializeResult(

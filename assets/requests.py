@@ -67,7 +67,7 @@ def build_suppression_asset(sources: list[str], partitions: dg.PartitionsDefinit
                 metadata={"suppression_entries": dg.MetadataValue.int(listed), "rows_removed": dg.MetadataValue.int(0)}
             )
         applied = apply_person_plan(
-            config, estate.estate, estate.keyring, person.plan, run_id=context.run_id, progress=context.log.debug
+            config, estate.estate, estate.keyring, person.plan, run_id=context.run.run_id, progress=context.log.debug
         )
         tables = table_receipts(person.decisions, applied)
         removed = sum(t.deleted for t in tables)

@@ -145,64 +145,51 @@ def _carry_out(request_id: int, config: EstateConfig) -> None:
         raise typer.Exit(code=1)
 
 
-@request_app.command("erase")
-def erase(
-    email: Email = None,
-    phone: Phone = None,
-    customer_number: CustomerNumber = None,
-    now: Now = False,
-    received: Received = None,
-) -> None:
-    """Erasure (Art 17): delete or pseudonymise everything about the person, except what the law keeps."""
-    _register(RequestKind.ERASURE, email, phone, customer_number, now, received)
+REQUEST_COMMANDS = (
+    (
+        "erase",
+        RequestKind.ERASURE,
+        "Erasure (Art 17): delete or pseudonymise everything about the person, except what the law keeps.",
+    ),
+    (
+        "object-marketing",
+        RequestKind.MARKETING_OBJECTION,
+        "Objection to marketing (Art 21(2)): delete subscription, profile and tracking; suppress from now on.",
+    ),
+    (
+        "access",
+        RequestKind.ACCESS,
+        "Access and portability (Art 15, 20): a zip of JSON and CSV with everything held about the person.",
+    ),
+    (
+        "restrict",
+        RequestKind.RESTRICTION,
+        "Restriction (Art 18): the person's data is only stored; the daily run holds it until lifted.",
+    ),
+    (
+        "unrestrict",
+        RequestKind.LIFT_RESTRICTION,
+        "Lift a restriction: the daily run applies the retention schedule to the person again.",
+    ),
+)
+"""The commands that register a request: each takes the person's identifiers and the same options."""
 
 
-@request_app.command("object-marketing")
-def object_marketing(
-    email: Email = None,
-    phone: Phone = None,
-    customer_number: CustomerNumber = None,
-    now: Now = False,
-    received: Received = None,
-) -> None:
-    """Objection to marketing (Art 21(2)): delete subscription, profile and tracking; suppress from now on."""
-    _register(RequestKind.MARKETING_OBJECTION, email, phone, customer_number, now, received)
+def _add_register_command(name: str, kind: RequestKind, help_text: str) -> None:
+    def register(
+        email: Email = None,
+        phone: Phone = None,
+        customer_number: CustomerNumber = None,
+        now: Now = False,
+        received: Received = None,
+    ) -> None:
+        _register(kind, email, phone, customer_number, now, received)
+
+    request_app.command(name, help=help_text)(register)
 
 
-@request_app.command("access")
-def access(
-    email: Email = None,
-    phone: Phone = None,
-    customer_number: CustomerNumber = None,
-    now: Now = False,
-    received: Received = None,
-) -> None:
-    """Access and portability (Art 15, 20): a zip of JSON and CSV with everything held about the person."""
-    _register(RequestKind.ACCESS, email, phone, customer_number, now, received)
-
-
-@request_app.command("restrict")
-def restrict(
-    email: Email = None,
-    phone: Phone = None,
-    customer_number: CustomerNumber = None,
-    now: Now = False,
-    received: Received = None,
-) -> None:
-    """Restriction (Art 18): the person's data is only stored; the daily run holds it until lifted."""
-    _register(RequestKind.RESTRICTION, email, phone, customer_number, now, received)
-
-
-@request_app.command("unrestrict")
-def unrestrict(
-    email: Email = None,
-    phone: Phone = None,
-    customer_number: CustomerNumber = None,
-    now: Now = False,
-    received: Received = None,
-) -> None:
-    """Lift a restriction: the daily run applies the retention schedule to the person again."""
-    _register(RequestKind.LIFT_RESTRICTION, email, phone, customer_number, now, received)
+for _name, _kind, _help in REQUEST_COMMANDS:
+    _add_register_command(_name, _kind, _help)
 
 
 @request_app.command("run")

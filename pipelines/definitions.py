@@ -46,7 +46,6 @@ def build_definitions(catalog_path: str | None = None, policy_path: str | None =
     daily_job = dg.define_asset_job(
         DAILY_JOB,
         selection=dg.AssetSelection.all(),
-        partitions_def=partitions,
         description="Snapshot, tag, plan, apply and verify for one as-of day.",
     )
 

@@ -27,7 +27,7 @@ from retention.requests.service import RequestOutcome, carry_out_request
 from retention.requests.view import EstateView, read_estate
 from retention.storage.engines import Estate
 from tests.databases import ServerDatabases
-from tests.test_snapshots import point_engine_at
+from tests.support import point_engine_at
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "config" / "catalog.yaml"

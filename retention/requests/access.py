@@ -27,7 +27,7 @@ from retention.config.catalog import Category, TableId
 from retention.config.loading import EstateConfig
 from retention.config.requests import RequestSettings
 from retention.config.settings import var_dir
-from retention.requests.model import SubjectRequest
+from retention.requests.context import PersonRequest
 from retention.requests.receipts import ExportReceipt, Receipt, Recipient, TableReceipt, rows_text
 from retention.requests.recipients import recipients_of
 from retention.requests.view import EstateView
@@ -236,29 +236,19 @@ def purge_exports(settings: RequestSettings, now: dt.datetime | None = None) -> 
     return removed
 
 
-def give_access(
-    config: EstateConfig,
-    estate: Estate,
-    settings: RequestSettings,
-    request: SubjectRequest,
-    view: EstateView,
-    subjects: set[str],
-    receipt: Receipt,
-    moment: dt.datetime,
-) -> Receipt:
+def give_access(person: PersonRequest, receipt: Receipt) -> Receipt:
     """Access and portability: write the person's export and say where it is and when it goes."""
-    assert estate.control is not None
-    receipt.recipients = recipients_of(config, settings, estate, view, subjects)
+    receipt.recipients = recipients_of(person.config, person.settings, person.estate, person.view, person.subjects)
     export = write_export(
-        config,
-        estate,
-        view,
-        subjects,
-        request.request_id,
-        settings,
+        person.config,
+        person.estate,
+        person.view,
+        person.subjects,
+        person.request.request_id,
+        person.settings,
         receipt.recipients,
-        now=moment,
-        holds=load_holds(estate.control),
+        now=person.moment,
+        holds=load_holds(person.control),
     )
     receipt.export = export.receipt()
     receipt.tables = export.table_counts()

@@ -8,40 +8,17 @@ and an erasure supersedes a restriction.
 
 from __future__ import annotations
 
-import datetime as dt
-
-from retention.config.keys import Keyring
-from retention.config.loading import EstateConfig
-from retention.config.requests import RequestSettings
-from retention.requests.model import SubjectRequest
+from retention.requests.context import PersonRequest
 from retention.requests.person_plan import plan_and_apply
 from retention.requests.receipts import Receipt, RestrictionReceipt, rows_text
 from retention.requests.recipients import recipients_of
 from retention.requests.restriction import lift_restrictions
-from retention.requests.view import EstateView, Progress
-from retention.storage.engines import Estate
 
 
-def erase(
-    config: EstateConfig,
-    estate: Estate,
-    keyring: Keyring,
-    settings: RequestSettings,
-    request: SubjectRequest,
-    view: EstateView,
-    subjects: set[str],
-    receipt: Receipt,
-    *,
-    run_id: str,
-    moment: dt.datetime,
-    progress: Progress | None,
-) -> Receipt:
-    receipt.recipients = recipients_of(config, settings, estate, view, subjects)
-    receipt.tables, receipt.verification = plan_and_apply(
-        config, estate, keyring, settings, request, view, subjects, run_id=run_id, moment=moment, progress=progress
-    )
-    assert estate.control is not None
-    lifted = lift_restrictions(estate.control, subjects, moment)
+def erase(person: PersonRequest, receipt: Receipt) -> Receipt:
+    receipt.recipients = recipients_of(person.config, person.settings, person.estate, person.view, person.subjects)
+    receipt.tables, receipt.verification = plan_and_apply(person)
+    lifted = lift_restrictions(person.control, person.subjects, person.moment)
     if lifted:
         receipt.restriction = RestrictionReceipt(lifted=lifted, why="the erasure supersedes the restriction")
     receipt.summary = (

@@ -17,8 +17,8 @@ from retention.config.loading import EstateConfig
 from retention.config.policy import Action
 from retention.config.requests import RequestSettings
 from retention.daily.planning import PLAN_COLUMNS, Plan
+from retention.requests.context import PersonRequest
 from retention.requests.kinds import RequestKind
-from retention.requests.model import SubjectRequest
 from retention.requests.receipts import KeptRows, TableReceipt, UnchangedRows, VerificationReceipt
 from retention.requests.view import EstateView, Progress
 from retention.rules import columns
@@ -292,35 +292,25 @@ def table_receipts(decisions: Mapping[TableId, TableDecision], applied: Applied 
     return out
 
 
-def plan_and_apply(
-    config: EstateConfig,
-    estate: Estate,
-    keyring: Keyring,
-    settings: RequestSettings,
-    request: SubjectRequest,
-    view: EstateView,
-    subjects: set[str],
-    *,
-    run_id: str,
-    moment: dt.datetime,
-    progress: Progress | None,
-) -> tuple[list[TableReceipt], VerificationReceipt]:
+def plan_and_apply(person: PersonRequest) -> tuple[list[TableReceipt], VerificationReceipt]:
     """An erasure's or objection's plan for the person, applied and verified: the receipt's tables and check."""
-    control = estate.control
-    assert control is not None
-    person = plan_for_person(
-        config,
-        view,
-        subjects,
-        request.kind,
-        label=request_label(request.kind, request.request_id),
-        now=moment,
+    control = person.control
+    kind, request_id = person.request.kind, person.request.request_id
+    planned = plan_for_person(
+        person.config,
+        person.view,
+        person.subjects,
+        kind,
+        label=request_label(kind, request_id),
+        now=person.moment,
         holds=load_holds(control),
         done=load_done(control),
         known=load_known_subjects(control),
-        settings=settings,
+        settings=person.settings,
     )
-    applied = apply_person_plan(config, estate, keyring, person.plan, run_id=run_id, progress=progress)
-    return table_receipts(person.decisions, applied), VerificationReceipt(
+    applied = apply_person_plan(
+        person.config, person.estate, person.keyring, planned.plan, run_id=person.run_id, progress=person.progress
+    )
+    return table_receipts(planned.decisions, applied), VerificationReceipt(
         passed=not applied.problems, problems=applied.problems
     )

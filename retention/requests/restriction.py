@@ -7,10 +7,9 @@ from collections.abc import Collection
 
 import sqlalchemy as sa
 
+from retention.requests.context import PersonRequest
 from retention.requests.kinds import RequestKind
-from retention.requests.model import SubjectRequest
 from retention.requests.receipts import KeptRows, Receipt, RestrictionReceipt, TableReceipt, rows_text
-from retention.requests.view import EstateView
 from retention.rules.holds import HOLD_RESTRICTION, HOLD_WHY
 from retention.storage.schema import restrictions
 
@@ -28,17 +27,11 @@ def lift_restrictions(control: sa.Engine | sa.Connection, subjects: Collection[s
         return int(conn.execute(statement).rowcount)
 
 
-def restrict(
-    control: sa.Engine,
-    view: EstateView,
-    subjects: set[str],
-    request: SubjectRequest,
-    receipt: Receipt,
-    moment: dt.datetime,
-) -> Receipt:
+def restrict(person: PersonRequest, receipt: Receipt) -> Receipt:
     """Place or lift the person's restriction; the receipt lists the rows it covers."""
-    restricting = request.kind is RequestKind.RESTRICTION
-    found = {tid: len(rows) for tid in view.tagged if not (rows := view.rows_of(tid, subjects)).empty}
+    subjects, moment = person.subjects, person.moment
+    restricting = person.request.kind is RequestKind.RESTRICTION
+    found = {tid: len(rows) for tid in person.view.tagged if not (rows := person.view.rows_of(tid, subjects)).empty}
     why = HOLD_WHY[HOLD_RESTRICTION]
     receipt.tables = [
         TableReceipt(
@@ -50,7 +43,7 @@ def restrict(
         for (s, t), n in found.items()
     ]
     rows = sum(found.values())
-    with control.begin() as conn:
+    with person.control.begin() as conn:
         if not restricting:
             lifted = lift_restrictions(conn, subjects, moment)
         else:
@@ -65,7 +58,7 @@ def restrict(
             if new:
                 conn.execute(
                     restrictions.insert(),
-                    [{"subject": s, "request_id": request.request_id, "placed_at": moment} for s in new],
+                    [{"subject": s, "request_id": person.request.request_id, "placed_at": moment} for s in new],
                 )
     if restricting:
         receipt.restriction = RestrictionReceipt(placed=len(new), already_in_force=len(subjects & active))

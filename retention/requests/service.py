@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -10,6 +11,7 @@ from retention.config.keys import Keyring
 from retention.config.loading import EstateConfig
 from retention.config.requests import RequestSettings, load_request_settings
 from retention.requests.access import give_access, purge_exports
+from retention.requests.context import PersonRequest
 from retention.requests.erasure import erase
 from retention.requests.kinds import RequestKind, RequestStatus
 from retention.requests.locks import LockBusy, acquire_locks, release_locks
@@ -28,6 +30,15 @@ from retention.requests.restriction import restrict
 from retention.requests.view import EstateView, Match, Progress, find_person, read_person
 from retention.storage.engines import Estate
 from retention.storage.schema import ensure_schema
+
+HANDLERS: dict[RequestKind, Callable[[PersonRequest, Receipt], Receipt]] = {
+    RequestKind.ERASURE: erase,
+    RequestKind.MARKETING_OBJECTION: object_to_marketing,
+    RequestKind.ACCESS: give_access,
+    RequestKind.RESTRICTION: restrict,
+    RequestKind.LIFT_RESTRICTION: restrict,
+}
+"""One handler per kind of request (tests/unit/test_request_kinds.py checks that every kind has one)."""
 
 
 @dataclass(frozen=True)
@@ -128,37 +139,22 @@ def _act(
         found=bool(match.subjects) and not match.ambiguous,
         subjects=sorted(match.subjects),
     )
-    subjects = set(match.subjects)
+    subjects = frozenset(match.subjects)
     if match.ambiguous:
         receipt.summary = (
             f"The identifiers given belong to {len(subjects)} different people in our databases, so nothing was "
             "changed or disclosed. Register a new request with the identifiers of one person."
         )
         return receipt
+    person = PersonRequest(
+        config, estate, keyring, settings, request, view, subjects, run_id=run_id, moment=moment, progress=progress
+    )
     kind = request.kind
     if kind is RequestKind.MARKETING_OBJECTION:
-        suppress(request, view, subjects, receipt, estate)
+        suppress(person, receipt)
     if not subjects:
         receipt.summary = "Nothing was found about this person in our databases." + (
             NOT_FOUND if kind is RequestKind.MARKETING_OBJECTION else ""
         )
         return receipt
-    if kind in (RequestKind.ERASURE, RequestKind.MARKETING_OBJECTION):
-        act = erase if kind is RequestKind.ERASURE else object_to_marketing
-        return act(
-            config,
-            estate,
-            keyring,
-            settings,
-            request,
-            view,
-            subjects,
-            receipt,
-            run_id=run_id,
-            moment=moment,
-            progress=progress,
-        )
-    if kind is RequestKind.ACCESS:
-        return give_access(config, estate, settings, request, view, subjects, receipt, moment)
-    assert estate.control is not None
-    return restrict(estate.control, view, subjects, request, receipt, moment)
+    return HANDLERS[kind](person, receipt)

@@ -3,7 +3,7 @@
 It never stores a raw identifier: rows are named by source, table, primary key and subject key. Readers of
 the ledger use the `ledger` view, which joins entries to their batch and rule. The database gets this schema
 through the revisions in `migrations/` (`ensure_schema`); a change here needs a new revision there, and
-tests/test_storage_migrations.py fails until the two agree.
+tests/backend/test_storage_migrations.py fails until the two agree.
 """
 
 from __future__ import annotations

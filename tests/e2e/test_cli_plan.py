@@ -27,7 +27,7 @@ from retention.storage.engines import Estate
 
 ANCHOR = dt.date(2025, 6, 1)
 DAY = "2025-06-01"
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 SECRET = hashlib.sha256(b"retention test key for the CLI").digest()
 
 

@@ -46,7 +46,7 @@ from tests.support import find_leaks, personal_values, point_engine_at, stored_b
 ANCHOR = dt.date(2025, 6, 1)
 PEOPLE = 120
 SEED = 31
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PLAN_AND_APPLY = {"subject_index", "tagged_records", "retention_plan", *(f"apply__{s}" for s in DEMO_SOURCES)}
 
 

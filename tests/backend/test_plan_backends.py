@@ -32,7 +32,7 @@ ANCHOR = dt.date(2025, 6, 1)
 DAYS = (ANCHOR - dt.timedelta(days=400), ANCHOR, ANCHOR + dt.timedelta(days=800))
 PEOPLE = 300
 SEED = 41
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 Entry = tuple[str, str, int, str, str, str, tuple[str, ...], pd.Timestamp, str]
 

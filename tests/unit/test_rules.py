@@ -16,7 +16,7 @@ from retention.rules.holds import HOLD_BOOKKEEPING, HOLD_LEGAL_CLAIM, HOLD_RESTR
 from retention.rules.minimisation import fields_freed, only_filled_fields
 from retention.rules.references import children_first, referenced_by_staying
 
-CONFIG = Path(__file__).resolve().parent.parent / "config"
+CONFIG = Path(__file__).resolve().parents[2] / "config"
 MOMENT = pd.Timestamp("2026-03-01T12:00", tz="UTC")
 
 

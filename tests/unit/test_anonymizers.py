@@ -34,7 +34,7 @@ from anonymizers.surrogates import surrogate_series
 from anonymizers.tokens import MIN_TOKEN_HEX, make_token
 from anonymizers.uniqueness import _fold, collation_key
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = bytes(range(32))
 KEY = Key("k1", SECRET)
 OTHER_SECRET = Key("k1", bytes(range(1, 33)))

@@ -32,7 +32,7 @@ from retention.reporting.alerts import (
 )
 from retention.storage.engines import make_engine
 from tests.databases import ServerDatabases
-from tests.test_quality import ANCHOR, evaluations, execute, make_estate, started_steps
+from tests.e2e.test_quality import ANCHOR, evaluations, execute, make_estate, started_steps
 
 
 @contextmanager

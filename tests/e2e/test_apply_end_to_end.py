@@ -29,7 +29,7 @@ from tests.support import SECRET, find_leaks, personal_values, point_engine_at, 
 ANCHOR = dt.date(2026, 3, 1)
 DAYS = [ANCHOR - dt.timedelta(days=500), ANCHOR, ANCHOR + dt.timedelta(days=200)]
 PEOPLE = 100
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.servers
 

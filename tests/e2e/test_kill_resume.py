@@ -26,7 +26,7 @@ from tests.support import table_digests
 
 ANCHOR = dt.date(2026, 3, 1)
 DAY = ANCHOR
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = base64.b64encode(b"kill and resume test key ......!").decode()
 LEDGER_FIELDS = [
     "as_of",

@@ -16,10 +16,10 @@ from retention.config.loading import load_config
 from retention.config.problems import ConfigError
 from retention.demo.schema import demo_metadata
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "config" / "catalog.yaml"
 POLICY = ROOT / "config" / "policy.yaml"
-CASES = yaml.safe_load((Path(__file__).parent / "config_cases" / "cases.yaml").read_text())
+CASES = yaml.safe_load((Path(__file__).resolve().parents[1] / "config_cases" / "cases.yaml").read_text())
 
 
 def _walk(doc: Any, path: str) -> tuple[Any, Any]:

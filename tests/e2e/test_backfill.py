@@ -19,7 +19,7 @@ from tests.support import point_engine_at, table_digests
 
 ANCHOR = dt.date(2026, 3, 1)
 DAYS = [ANCHOR - dt.timedelta(days=700), ANCHOR - dt.timedelta(days=300), ANCHOR]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_backfilled_days_plan_like_runs_on_those_days(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -39,8 +39,8 @@ from retention.requests.receipts import Receipt
 from retention.requests.register import claim_request, complete_request, register_request
 from retention.rules.calendar import end_of_day
 from retention.storage.schema import subject_requests
+from tests.e2e.test_quality import ANCHOR, ROOT, make_estate
 from tests.support import find_leaks, personal_values, stored_bytes
-from tests.test_quality import ANCHOR, ROOT, make_estate
 
 DAY = ANCHOR.isoformat()
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = ROOT / "retention" / "storage" / "migrations"
 """Alembic's scripts: it loads them itself, with its context set up, so they are not imported here."""
 
