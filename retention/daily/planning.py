@@ -18,7 +18,7 @@ from retention.daily.tagging import Tagged
 from retention.rules import columns
 from retention.rules.calendar import end_of_day
 from retention.rules.clocks import expired
-from retention.rules.holds import Holds, hold_reasons
+from retention.rules.holds import Holds, held_rows
 from retention.rules.minimisation import fields_needed, only_filled_fields
 from retention.rules.references import children_first, referenced_by_staying
 
@@ -86,6 +86,7 @@ def plan_retention(
     # children first, so a parent knows whether a kept row still references it
     catalog_order = [tid for s, t, _ in catalog.tables() if (tid := (s, t)) in tagged]
     parents = {tid: {(tid[0], parent) for parent in tagged[tid].refs.values()} for tid in catalog_order}
+    held_by_table = held_rows(tagged, policy, holds, as_of_end)
     for source, table in children_first(catalog_order, parents.__getitem__):
         tid = (source, table)
         t = tagged[tid]
@@ -93,7 +94,7 @@ def plan_retention(
         frame = t.frame
         plan.table_rows[tid] = len(frame)
         ended = {p: expired(frame[columns.deadline(p)], as_of_end).to_numpy() for p in t.purposes}
-        held = hold_reasons(frame, tid, t.purposes, policy, holds, as_of_end)
+        held = held_by_table[tid]["reason"]
         is_held = (held != "").to_numpy()
         plan.held[tid] = {k: int(v) for k, v in held[held != ""].value_counts().items()}
         plan.held_keys[tid] = pd.Series(

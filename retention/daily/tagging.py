@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from retention.config.catalog import Catalog, TableId
+from retention.config.catalog import Catalog, TableEntry, TableId
 from retention.config.policy import Policy
 from retention.daily.snapshot import SourceSnapshot, TableSnapshot
 from retention.daily.subjects import SubjectIndex, interaction_moments
@@ -65,6 +65,16 @@ def _events(
     return frame
 
 
+def _references(snap: TableSnapshot, entry: TableEntry) -> dict[str, str]:
+    """The foreign keys the database declares, and the catalog's parent link when the database does not
+    declare it (SQLite files and legacy schemas often have none): a row belongs to its parent either way."""
+    refs = dict(snap.refs)
+    link = entry.subject
+    if link.parent is not None and link.foreign_key is not None and columns.ref(link.foreign_key) not in refs:
+        refs[columns.FK] = link.parent
+    return refs
+
+
 def tag_records(
     catalog: Catalog, policy: Policy, snapshots: Mapping[str, SourceSnapshot], index: SubjectIndex
 ) -> Tagged:
@@ -98,5 +108,5 @@ def tag_records(
         for column in raw.columns:
             if column.startswith((columns.HAS_PREFIX, columns.REF_PREFIX)) or column == columns.FK:
                 out[column] = raw[column].to_numpy()
-        tagged[(source, table)] = TaggedTable(out, tuple(entry.purposes), dict(snap.refs))
+        tagged[(source, table)] = TaggedTable(out, tuple(entry.purposes), _references(snap, entry))
     return tagged

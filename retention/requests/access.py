@@ -33,7 +33,7 @@ from retention.requests.recipients import recipients_of
 from retention.requests.view import EstateView
 from retention.rules import columns
 from retention.rules.clocks import last_day_kept
-from retention.rules.holds import Holds, hold_reasons
+from retention.rules.holds import Holds, held_rows
 from retention.storage.control import load_holds
 from retention.storage.engines import Estate
 
@@ -107,6 +107,7 @@ def write_export(
     tables: dict[str, dict[str, object]] = {}
     csvs: dict[str, str] = {}
     counts: dict[TableId, int] = {}
+    held_by_table = held_rows(view.tagged, policy, holds, now_ts)
     for tid in view.tagged:
         source, table = tid
         tagged = view.rows_of(tid, subjects)
@@ -126,7 +127,7 @@ def write_export(
                         c: (WITHHELD if c in withheld and row[c] is not None else plain_value(row[c])) for c in row
                     }
         records: list[ExportRecord] = []
-        tagged = tagged.assign(held=hold_reasons(tagged, tid, entry.purposes, policy, holds, now_ts))
+        tagged = tagged.assign(held=held_by_table[tid].loc[tagged.index, "reason"])
         for info in tagged.sort_values(columns.PK).to_dict("records"):
             if info[columns.PK] not in data:
                 continue  # deleted between the snapshot and now

@@ -23,7 +23,7 @@ from retention.requests.receipts import KeptRows, TableReceipt, UnchangedRows, V
 from retention.requests.view import EstateView, Progress
 from retention.rules import columns
 from retention.rules.clocks import last_day_kept
-from retention.rules.holds import HOLD_BOOKKEEPING, HOLD_WHY, Holds, hold_reasons
+from retention.rules.holds import HOLD_BOOKKEEPING, HOLD_WHY, Holds, held_rows
 from retention.rules.minimisation import fields_freed, only_filled_fields
 from retention.rules.references import children_first, referenced_by_staying
 from retention.storage.control import load_done, load_holds, load_known_subjects
@@ -129,7 +129,6 @@ def plan_for_person(
     catalog, policy = config.catalog, config.policy
     tz = policy.timezone
     now_ts = pd.Timestamp(now).tz_convert("UTC")
-    bookkeeping = policy.bookkeeping_hold.purpose
     marketing = set(settings.marketing_purposes)
     purpose, rule, basis = label.purpose, label.rule, label.legal_basis
     plan = Plan(now_ts.tz_convert(tz).date(), {})
@@ -137,6 +136,7 @@ def plan_for_person(
     leaving: dict[TableId, set[object]] = {}  # rows each decided table deletes (for the reference check)
     tables = list(view.tagged)
     parents = {tid: {(tid[0], parent) for parent in view.tagged[tid].refs.values()} for tid in tables}
+    held_by_table = held_rows(view.tagged, policy, holds.without_restrictions(), now_ts)
     for tid in children_first(tables, parents.__getitem__):
         source, table = tid
         entry = catalog.table(source, table)
@@ -159,11 +159,12 @@ def plan_for_person(
         if rows.empty:
             continue
         decision = decisions.setdefault(tid, TableDecision(source, table, rows_found=len(rows)))
-        held = hold_reasons(rows, tid, purposes, policy, holds.without_restrictions(), now_ts)
+        holding = held_by_table[tid].loc[rows.index]
+        held = holding["reason"]
         for reason, group in rows[held != ""].groupby(held[held != ""]):
             until = None
             if reason == HOLD_BOOKKEEPING:
-                days = [d for d in (last_day_kept(x, tz) for x in group[columns.deadline(bookkeeping)]) if d]
+                days = [d for d in (last_day_kept(x, tz) for x in holding.loc[group.index, "until"]) if d]
                 until = max(days) if days else None
             decision.keep(reason, len(group), until, HOLD_WHY[reason])
         if (held != "").any():

@@ -12,12 +12,20 @@ from retention.config.loading import load_config
 from retention.config.policy import Action
 from retention.rules import columns
 from retention.rules.clocks import expired, last_day_kept
-from retention.rules.holds import HOLD_BOOKKEEPING, HOLD_LEGAL_CLAIM, HOLD_RESTRICTION, Holds, hold_reasons
+from retention.rules.holds import (
+    HOLD_BOOKKEEPING,
+    HOLD_LEGAL_CLAIM,
+    HOLD_RESTRICTION,
+    Holds,
+    held_rows,
+    hold_reasons,
+)
 from retention.rules.minimisation import fields_freed, only_filled_fields
 from retention.rules.references import children_first, referenced_by_staying
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 MOMENT = pd.Timestamp("2026-03-01T12:00", tz="UTC")
+UTC = "datetime64[us, UTC]"
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +87,48 @@ def test_holds_first_reason_wins_and_a_voucher_without_a_date_is_held(config) ->
 
 
 class _Table:
-    def __init__(self, frame: pd.DataFrame, refs: dict[str, str]) -> None:
+    def __init__(self, frame: pd.DataFrame, refs: dict[str, str], purposes: tuple[str, ...] = ()) -> None:
         self.frame = frame
         self.refs = refs
+        self.purposes = purposes
+
+
+def test_a_hold_reaches_every_descendant_by_foreign_key_or_parent_link_with_its_reason_and_end(config) -> None:
+    policy = config.policy
+    later = MOMENT + pd.Timedelta(days=400)
+    invoices = _Table(
+        pd.DataFrame(
+            {
+                columns.PK: [1, 2],
+                columns.SUBJECT: ["a", "a"],
+                columns.deadline("bookkeeping"): pd.Series([later, MOMENT - pd.Timedelta(days=1)], dtype=UTC),
+            }
+        ),
+        {},
+        ("bookkeeping",),
+    )
+    # lines reference their invoice through a declared foreign key; the second line's invoice is past its period
+    lines = _Table(
+        pd.DataFrame({columns.PK: [10, 11, 12], columns.SUBJECT: ["a"] * 3, columns.ref("invoice_id"): [1, 2, 1]}),
+        {columns.ref("invoice_id"): "invoices"},
+        ("service_delivery",),
+    )
+    # notes hang below lines through the catalog's parent link only (no foreign key in the database)
+    notes = _Table(
+        pd.DataFrame({columns.PK: [100, 101], columns.SUBJECT: ["a", "a"], columns.FK: [12, 11]}),
+        {columns.FK: "lines"},
+        ("service_delivery",),
+    )
+    tables = {("enrolment", "invoices"): invoices, ("enrolment", "lines"): lines, ("enrolment", "notes"): notes}
+    held = held_rows(tables, policy, Holds(), MOMENT)
+    assert held[("enrolment", "invoices")]["reason"].tolist() == [HOLD_BOOKKEEPING, ""]
+    assert held[("enrolment", "lines")]["reason"].tolist() == [HOLD_BOOKKEEPING, "", HOLD_BOOKKEEPING]
+    assert held[("enrolment", "notes")]["reason"].tolist() == [HOLD_BOOKKEEPING, ""]
+    assert held[("enrolment", "notes")]["until"].tolist()[0] == later
+    assert pd.isna(held[("enrolment", "lines")]["until"].iloc[1])
+    # a child's own reason comes first: a legal claim on the person is reported as such
+    claimed = held_rows(tables, policy, Holds(legal_claim=frozenset({"a"})), MOMENT)
+    assert claimed[("enrolment", "lines")]["reason"].tolist() == [HOLD_LEGAL_CLAIM] * 3
 
 
 def test_a_row_referenced_by_a_row_that_stays_is_kept_and_one_whose_referrers_go_is_not() -> None:
