@@ -6,9 +6,11 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import pandas as pd
 import sqlalchemy as sa
 
 from anonymizers.keys import Key
+from retention.config.catalog import TableId
 from retention.config.keys import Keyring
 from retention.config.loading import EstateConfig
 from retention.daily.planning import Plan, plan_retention
@@ -37,13 +39,19 @@ class PlanningResult:
 
 
 def index_subjects(
-    config: EstateConfig, snapshots: Mapping[str, SourceSnapshot], key: Key, control: sa.Engine
+    config: EstateConfig,
+    snapshots: Mapping[str, SourceSnapshot],
+    key: Key,
+    control: sa.Engine,
+    known: Mapping[TableId, pd.DataFrame] | None = None,
 ) -> SubjectIndex:
-    """Build the subject index with what earlier runs remembered, and remember what this one saw."""
+    """Build the subject index with what earlier runs remembered, and remember what this one saw. `known`:
+    the ledger's changed rows (`load_known_subjects`), read here unless the caller has them already."""
     ensure_schema(control)
     activity = load_activity(control)
     tokens = load_token_subjects(control)
-    index = build_subject_index(config.catalog, snapshots, key, load_known_subjects(control), activity, tokens)
+    known = load_known_subjects(control) if known is None else known
+    index = build_subject_index(config.catalog, snapshots, key, known, activity, tokens)
     save_activity(control, index.last_interaction, activity)
     save_token_subjects(control, index.tokens, tokens)
     return index
@@ -64,11 +72,19 @@ def compute_plan(
         snapshots[source] = snapshot_source(engine, config.catalog, source, keyring.subject, config.policy.timezone)
     say("subject index")
     assert estate.control is not None
-    index = index_subjects(config, snapshots, keyring.subject, estate.control)
+    ensure_schema(estate.control)
+    known = load_known_subjects(estate.control)
+    index = index_subjects(config, snapshots, keyring.subject, estate.control, known)
     say("tagging")
     tagged = tag_records(config.catalog, config.policy, snapshots, index)
     say("planning")
     plan = plan_retention(
-        config.catalog, config.policy, tagged, as_of, holds=load_holds(estate.control), done=load_done(estate.control)
+        config.catalog,
+        config.policy,
+        tagged,
+        as_of,
+        holds=load_holds(estate.control),
+        done=load_done(estate.control),
+        changed=known,
     )
     return PlanningResult(snapshots, index, tagged, plan)

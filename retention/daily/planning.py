@@ -20,6 +20,7 @@ from retention.rules.calendar import end_of_day
 from retention.rules.clocks import expired
 from retention.rules.holds import Holds, held_rows
 from retention.rules.minimisation import fields_needed, only_filled_fields
+from retention.rules.pseudonyms import not_pseudonymised_again
 from retention.rules.references import children_first, referenced_by_staying
 
 PLAN_COLUMNS = ["pk", "subject", "action", "fields", "purpose", "deadline", "note"]
@@ -74,9 +75,11 @@ def plan_retention(
     *,
     holds: Holds | None = None,
     done: Mapping[TableId, Collection[tuple[object, str]]] | None = None,
+    changed: Mapping[TableId, pd.DataFrame] | None = None,
 ) -> Plan:
     """Plan the day. `done` lists (pk, purpose) pairs the ledger already records as applied, so a day planned
-    after its apply is empty and a re-run changes nothing."""
+    after its apply is empty and a re-run changes nothing; `changed` the fields it records as changed per row
+    (`load_known_subjects`), which are not pseudonymised again."""
     holds = holds or Holds()
     as_of_end = end_of_day(as_of, policy.timezone)
     plan = Plan(as_of, {})
@@ -162,6 +165,7 @@ def plan_retention(
         # is finished by the apply step's recovery, before this plan
         leaving[tid] = set(entries.loc[entries["action"] == Action.DELETE.value, "pk"])
         entries = _drop_done(entries, (done or {}).get(tid))
+        entries = not_pseudonymised_again(entries, (changed or {}).get(tid))
         decided[tid] = only_filled_fields(entries, frame)
     plan.entries = {tid: decided[tid] for s, t, _ in catalog.tables() if (tid := (s, t)) in decided}
     return plan

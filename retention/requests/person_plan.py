@@ -25,6 +25,7 @@ from retention.rules import columns
 from retention.rules.clocks import last_day_kept
 from retention.rules.holds import HOLD_BOOKKEEPING, HOLD_WHY, Holds, held_rows
 from retention.rules.minimisation import fields_freed, only_filled_fields
+from retention.rules.pseudonyms import changed_fields
 from retention.rules.references import children_first, referenced_by_staying
 from retention.storage.control import load_done, load_holds, load_known_subjects
 from retention.storage.engines import Estate
@@ -191,7 +192,7 @@ def plan_for_person(
             leaving[tid] = set(to_delete[columns.PK])
             decision.delete += len(to_delete)
             entries.append(_entries(to_delete, Action.DELETE, [()] * len(to_delete), purpose, rule, basis))
-        replaced = _replaced_fields(known.get(tid), to_change[columns.PK])
+        replaced = changed_fields(known.get(tid), to_change[columns.PK])
         wanted = [tuple(f for f in fields if f not in replaced.get(str(pk), ())) for pk in to_change[columns.PK]]
         changing = only_filled_fields(_entries(to_change, action, wanted, purpose, rule, basis), frame)
         if not changing.empty:
@@ -230,14 +231,6 @@ def _entries(
         }
     )
     return frame[[*PLAN_COLUMNS, "rule", "legal_basis"]]
-
-
-def _replaced_fields(known: pd.DataFrame | None, pks: pd.Series) -> dict[str, frozenset[str]]:
-    """Fields the ledger already replaced per row (pk as text): replacing a token again would change it."""
-    if known is None or known.empty or pks.empty:
-        return {}
-    wanted = known[known["pk"].isin(set(pks.astype(str)))]
-    return dict(zip(wanted["pk"], wanted["fields"], strict=True))
 
 
 @dataclass

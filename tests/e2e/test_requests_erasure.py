@@ -22,6 +22,7 @@ from retention.requests.view import read_person
 from tests.databases import ServerDatabases
 from tests.requests_support import (
     NOW,
+    apply_day,
     column_names,
     customer_identifiers,
     demo_estate,
@@ -154,3 +155,40 @@ def test_erasure_of_people_in_one_two_and_three_databases(
     outcome = demo.carry_out(again, now=NOW)
     assert outcome.status is RequestStatus.DONE
     assert estate_contents(demo.urls) == after
+
+
+def test_an_erased_person_keeps_one_surrogate_identity_through_later_daily_runs(
+    backend: str, databases: ServerDatabases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an erasure, the daily runs of the years after (every purpose of the person's rows expiring one
+    by one) may clear or delete what the erasure pseudonymised, but never give it a second surrogate."""
+    demo = demo_estate(monkeypatch, databases, tmp_path, people=40, seed=29)
+    view = demo.view()
+    customers = view.tagged[("enrolment", "customers")].frame
+    accounts = set(view.tagged[("elearning", "accounts")].frame["subject"])
+    subject = sorted(s for s in customers["subject"] if s in accounts)[0]
+    rows = rows_of(view, {subject})
+    identifiers = customer_identifiers(demo.urls["enrolment"], rows[("enrolment", "customers")])
+    request_id = demo.register(RequestKind.ERASURE, email=identifiers["email"])
+    assert demo.carry_out(request_id).status is RequestStatus.DONE
+    erased = estate_contents(demo.urls)
+    for years in (2, 4, 6):
+        apply_day(demo, NOW.date().replace(year=NOW.year + years))
+    later = estate_contents(demo.urls)
+    names = column_names(demo.urls)
+    replacing = {
+        (tid, column)
+        for tid in rows
+        for column, spec in demo.config.catalog.table(*tid).columns.items()
+        if anonymizers.get(spec.anonymizer).replaces
+    }
+    assert replacing, "the person has no pseudonymised column to follow"
+    compared = 0
+    for tid, pks in rows.items():
+        for pk in pks & set(later[tid]):
+            for column in {c for t, c in replacing if t == tid}:
+                at = names[tid].index(column)
+                now_value, erased_value = later[tid][pk][at], erased[tid][pk][at]
+                assert now_value in (erased_value, None), f"{tid} {column}: a second surrogate"
+                compared += now_value is not None
+    assert compared, "no surrogate survived to be compared"
