@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from anonymizers.keys import Key
+from anonymizers.locales import DEFAULT_LOCALE, Locale, get_locale
 
 KINDS = frozenset({"string", "text", "date", "datetime", "integer", "decimal", "boolean"})
 TEXT_KINDS = frozenset({"string", "text"})
@@ -44,7 +45,8 @@ class Context:
     """Everything an anonymiser may use besides the values.
 
     Seeds, names and taken values are personal data, so they are left out of repr; the key hides its own
-    secret. Equality is identity: comparing Series element-wise is not what `==` on a context should do.
+    secret; the locale is not personal, so it shows. Equality is identity: comparing Series element-wise is
+    not what `==` on a context should do.
     """
 
     key: Key
@@ -53,8 +55,11 @@ class Context:
     own_names: pd.Series | None = field(default=None, repr=False)
     taken: frozenset[str] = field(default=frozenset(), repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)
+    locale: str = DEFAULT_LOCALE
+    """Which country's surrogates and postcodes: one of `anonymizers.locales.LOCALES`."""
 
     def __post_init__(self) -> None:
+        get_locale(self.locale)
         object.__setattr__(self, "taken", frozenset(self.taken))
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
 
@@ -67,6 +72,7 @@ class Context:
             own_names=copy.deepcopy(self.own_names, memo),
             taken=self.taken,
             options=copy.deepcopy(dict(self.options), memo),
+            locale=self.locale,
         )
 
 
@@ -91,10 +97,14 @@ class Anonymizer(Protocol):
         check after apply then proves it is (generalising and scrubbing may keep some of the value)."""
         ...
 
-    def check(self, column: ColumnSpec, options: Mapping[str, Any], key_id: str | None = None) -> None:
+    def check(
+        self, column: ColumnSpec, options: Mapping[str, Any], key_id: str | None = None, *, locale: str = DEFAULT_LOCALE
+    ) -> None:
         """Raise ValueError, naming the problem and the fix, if this anonymiser cannot serve the column.
 
-        `key_id` is the id of the key that will be used, where output length depends on it (tokens).
+        `key_id` is the id of the key that will be used, where output length depends on it (tokens); `locale`
+        the one the context will name, where output depends on it (phone lengths, postcodes), and an unknown
+        locale is an error that names the supported ones.
         """
         ...
 
@@ -117,7 +127,9 @@ class FunctionAnonymizer:
     kinds: frozenset[str]
     transform: Callable[[pd.Series, Context, Mapping[str, Any]], pd.Series] = field(repr=False)
     option_specs: Mapping[str, Option] = field(default_factory=dict, repr=False)
-    extra_check: Callable[[ColumnSpec, Mapping[str, Any], str | None], None] | None = field(default=None, repr=False)
+    extra_check: Callable[[ColumnSpec, Mapping[str, Any], str | None, Locale], None] | None = field(
+        default=None, repr=False
+    )
     uses_names: bool = False
     replaces: bool = False
 
@@ -136,8 +148,11 @@ class FunctionAnonymizer:
             resolved[option_name] = value
         return resolved
 
-    def check(self, column: ColumnSpec, options: Mapping[str, Any], key_id: str | None = None) -> None:
-        """Reject a column of the wrong kind, bad options, or a column the output cannot fit."""
+    def check(
+        self, column: ColumnSpec, options: Mapping[str, Any], key_id: str | None = None, *, locale: str = DEFAULT_LOCALE
+    ) -> None:
+        """Reject an unknown locale, a column of the wrong kind, bad options, or a column the output cannot fit."""
+        spec = get_locale(locale)
         if column.kind not in self.kinds:
             raise ValueError(
                 f"anonymiser {self.name!r} cannot be applied to a {column.kind} column; "
@@ -145,10 +160,10 @@ class FunctionAnonymizer:
             )
         resolved = self.resolve(options)
         if self.extra_check is not None:
-            self.extra_check(column, resolved, key_id)
+            self.extra_check(column, resolved, key_id, spec)
 
     def __call__(self, values: pd.Series, ctx: Context) -> pd.Series:
-        self.check(ctx.column, ctx.options, ctx.key.key_id)
+        self.check(ctx.column, ctx.options, ctx.key.key_id, locale=ctx.locale)
         for label, aligned in (("seeds", ctx.seeds), ("own_names", ctx.own_names)):
             if aligned is not None and not aligned.index.equals(values.index):
                 raise ValueError(f"anonymiser {self.name!r}: ctx.{label} is not aligned with the values")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from anonymizers.base import KINDS, TEXT_KINDS, ColumnSpec, Context, FunctionAnonymizer, Option, any_value
+from anonymizers.locales import Locale
 
 _CONSTANT_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -82,7 +83,7 @@ def _transform(values: pd.Series, ctx: Context, options: Mapping[str, Any]) -> p
     return cleared(values, ctx.column, options["value"])
 
 
-def _check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None) -> None:
+def _check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None, locale: Locale) -> None:
     if not column.nullable:
         constant_for(column, options["value"])
 

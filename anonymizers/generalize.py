@@ -1,8 +1,21 @@
 """Generalisation: keep a coarser version of a value that statistics still need.
 
 Dates go to the first of their month or year, birth dates to the first day of their ten-year band, IP
-addresses to their network (/24 and /48 by default) and Danish postal codes to a region. A value that cannot
-be read is cleared rather than passed through: an unparseable "IP address" may be anything.
+addresses to their network (/24 and /48 by default) and postcodes to a region. A value that cannot be read
+is cleared rather than passed through: an unparseable "IP address" may be anything.
+
+`postal_region` reads the postcodes of one country: option `country` (DK, GB or DE), by default the country
+of the context's locale (da_DK -> DK, en_GB -> GB, de_DE -> DE), so a British table in a Danish estate can
+say so in the catalog. What each country becomes:
+
+- DK: '2100', 'DK-2100' or 2100 -> the lowest code of its postal band, '1000' (option `output: label` gives
+  '1000-2999 København og omegn' instead); the only country whose bands have names.
+- GB: a postcode, with or without its space, in any case -> its outward code ('SW1A 1AA' -> 'SW1A'); an
+  outward code alone stays as it is, so generalising twice changes nothing. Text columns only.
+- DE: '10115', 'D-10115' or 10115 -> its first two digits and '000' ('10115' -> '10000').
+
+Anything that is not a postcode of the country becomes null (the empty value in a NOT NULL column); an
+integer column gets the region as a number (DK and DE).
 
 Error messages name types and columns, never values, because values are personal data.
 """
@@ -11,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +43,7 @@ from anonymizers.base import (
     is_str,
     output_series,
 )
+from anonymizers.locales import COUNTRIES, Locale, get_locale
 
 Scalar = dt.date | dt.datetime
 
@@ -191,16 +206,89 @@ def postal_region_of(value: Any) -> PostalRegion | None:
     return next((r for r in POSTAL_REGIONS if r.low <= number <= r.high), None)
 
 
-def postal_region(values: pd.Series, output: str = "code", as_int: bool = False) -> pd.Series:
-    """Postal codes replaced by their band's lowest code (default, fits the column) or its label."""
+def _danish_code(value: Any) -> str | None:
+    region = postal_region_of(value)
+    return None if region is None else region.code
+
+
+_GB_POSTCODE = re.compile(
+    r"(?P<outward>[A-PR-UWYZ][0-9][0-9A-HJKPSTUW]?|[A-PR-UWYZ][A-HK-Y][0-9][0-9ABEHMNPRVWXY]?)"
+    r"(?:\s*[0-9][ABD-HJLNP-UW-Z]{2})?"
+    r"|(?P<giro>GIR)(?:\s*0AA)?"
+)
+"""A postcode in the Royal Mail's formats (A9, A99, A9A, AA9, AA99, AA9A and the inward 9AA, with the letters
+each position allows), or its outward code alone."""
+
+
+def outward_code(value: Any) -> str | None:
+    """The outward code of a British postcode ('sw1a 1aa' -> 'SW1A'), or None if it is not one."""
+    if not isinstance(value, str):
+        return None
+    match = _GB_POSTCODE.fullmatch(value.strip().upper())
+    return None if match is None else match.group("outward") or match.group("giro")
+
+
+def leitregion(value: Any) -> str | None:
+    """A German postcode's first two digits (its Leitregion) and '000' ('10115', 'D-10115' or 10115 ->
+    '10000'), or None if it is not one. No German postcode starts with 00."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        value = int(value)
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        text = f"{int(value):05d}" if 0 <= value <= 99_999 else ""
+    else:
+        text = str(value).strip().upper().removeprefix("DE").removeprefix("D").lstrip(" -")
+    if len(text) != 5 or not text.isdigit() or not text.isascii() or text.startswith("00"):
+        return None
+    return text[:2] + "000"
+
+
+@dataclass(frozen=True)
+class PostalScheme:
+    """How one country's postcodes generalise: the region of a code (None if it is not one), and what a
+    column must hold to take the result."""
+
+    region: Callable[[Any], str | None]
+    longest: int
+    numeric: bool
+
+
+POSTAL_SCHEMES = {
+    "DK": PostalScheme(_danish_code, max(len(r.code) for r in POSTAL_REGIONS), numeric=True),
+    "GB": PostalScheme(outward_code, 4, numeric=False),
+    "DE": PostalScheme(leitregion, 5, numeric=True),
+}
+"""One scheme per country of `anonymizers.locales`; the tests check that none is missing."""
+
+
+def postal_problem(country: str, output: str, integer: bool) -> str | None:
+    """Why postal_region cannot give `output` for `country` (into an integer column), or None if it can."""
+    if country not in POSTAL_SCHEMES:
+        return f"postal_region knows no country {country!r}; supported: {', '.join(sorted(POSTAL_SCHEMES))}"
+    if output == "label" and country != "DK":
+        return f"postal_region output: label names Danish postal bands only; for country {country} use output: code"
+    if output == "label" and integer:
+        return "postal_region output: label needs a text column; use output: code"
+    if integer and not POSTAL_SCHEMES[country].numeric:
+        return f"postal_region for country {country} gives codes with letters ('SW1A'), which need a text column"
+    return None
+
+
+def postal_region(values: pd.Series, output: str = "code", as_int: bool = False, country: str = "DK") -> pd.Series:
+    """Postcodes of `country` replaced by their region: its code (default, fits the column) or, for Danish
+    bands, its label; see the module docstring for each country."""
+    problem = postal_problem(country, output, as_int)
+    if problem:
+        raise ValueError(problem)
+    region_of = POSTAL_SCHEMES[country].region
 
     def convert(value: Any) -> Any:
-        region = postal_region_of(value)
-        if region is None:
-            return None
         if output == "label":
-            return region.label
-        return int(region.code) if as_int else region.code
+            region = postal_region_of(value)
+            return None if region is None else region.label
+        code = region_of(value)
+        if code is None:
+            return None
+        return int(code) if as_int else code
 
     return _map_distinct(values, convert)
 
@@ -228,7 +316,7 @@ def _ip(values: pd.Series, ctx: Context, options: Mapping[str, Any]) -> pd.Serie
     return _not_null(values, result, ctx.column)
 
 
-def _ip_check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None) -> None:
+def _ip_check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None, locale: Locale) -> None:
     longest = _max_network_length(options["prefix"], options["prefix_v6"], options["notation"])
     if column.max_length is not None and column.max_length < longest:
         raise ValueError(
@@ -239,19 +327,31 @@ def _ip_check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None
 
 def _postal(values: pd.Series, ctx: Context, options: Mapping[str, Any]) -> pd.Series:
     as_int = ctx.column.kind == "integer"
-    result = postal_region(values, options["output"], as_int=as_int)
+    country = options["country"] or get_locale(ctx.locale).country
+    result = postal_region(values, options["output"], as_int=as_int, country=country)
     return _not_null(values, result, ctx.column, 0 if as_int else "")
 
 
-def _postal_check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None) -> None:
-    if options["output"] == "label" and column.kind == "integer":
-        raise ValueError("postal_region output: label needs a text column; use output: code")
-    longest = max(len(r.label if options["output"] == "label" else r.code) for r in POSTAL_REGIONS)
+def _postal_check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None, locale: Locale) -> None:
+    country = options["country"] or locale.country
+    problem = postal_problem(country, options["output"], column.kind == "integer")
+    if problem:
+        raise ValueError(problem)
+    if options["output"] == "label":
+        longest = max(len(r.label) for r in POSTAL_REGIONS)
+    else:
+        longest = POSTAL_SCHEMES[country].longest
     if column.kind != "integer" and column.max_length is not None and column.max_length < longest:
         raise ValueError(
             f"postal_region output can be {longest} characters but the column holds {column.max_length}; "
-            "use output: code"
+            + ("use output: code" if options["output"] == "label" else "widen the column")
         )
+
+
+def _valid_country(value: Any) -> str | None:
+    if value is None or value in COUNTRIES:
+        return None
+    return f"must be one of {', '.join(sorted(COUNTRIES))} (or left out for the locale's country)"
 
 
 MONTH = _make_temporal("month", month_start)
@@ -272,6 +372,6 @@ POSTAL_REGION = FunctionAnonymizer(
     "postal_region",
     TEXT_KINDS | {"integer"},
     _postal,
-    {"output": Option("code", is_str(frozenset({"code", "label"})))},
+    {"output": Option("code", is_str(frozenset({"code", "label"}))), "country": Option(None, _valid_country)},
     _postal_check,
 )

@@ -1,10 +1,11 @@
-"""Fixed pools of Danish fake values that surrogates index into.
+"""Fixed pools of fake values per locale that surrogates index into.
 
 Drawing from Faker per row would be slow and would depend on call order. Instead a keyed hash picks an entry
-of fixed pools, drawn once from a seeded `da_DK` Faker and shipped as `pools_da_DK.json` beside this module.
-So a surrogate depends only on the key and the seed value: upgrading Faker changes no surrogate, and no run
-pays for drawing the pools (a third of a second). `python -m anonymizers.draw_pools` draws them again;
-the tests check that the shipped file is what the pinned Faker draws.
+of fixed pools, drawn once per locale from a seeded Faker of that locale and shipped as `pools_<locale>.json`
+beside this module (`pools_da_DK.json`, `pools_en_GB.json`, `pools_de_DE.json`). So a surrogate depends only on
+the key, the seed value and the locale: upgrading Faker changes no surrogate, and no run pays for drawing the
+pools (a third of a second each). `python -m anonymizers.draw_pools` draws them again; the tests check that
+the shipped files are what the pinned Faker draws.
 """
 
 from __future__ import annotations
@@ -17,18 +18,24 @@ from pathlib import Path
 
 import numpy as np
 
+from anonymizers.locales import DEFAULT_LOCALE, LOCALES, get_locale
+
 POOL_SEED = 20_240_601
 POOL_SIZE = 4096
 """A power of two, so that a 32-bit digest word modulo the size picks an entry without bias."""
-POOL_FILE = Path(__file__).with_name("pools_da_DK.json")
 PARTS = ("first", "last", "street", "place")
 
-_ASCII = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "Æ": "Ae", "Ø": "Oe", "Å": "Aa", "ß": "ss"})
+_ASCII = {name: str.maketrans(dict(locale.letters)) for name, locale in LOCALES.items()}
 
 
-def ascii_fold(text: str) -> str:
-    """Lowercase ASCII for e-mail and user names, spelt the Danish way (æ -> ae, ø -> oe, å -> aa)."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_ASCII))
+def pool_file(locale: str) -> Path:
+    """The shipped pools of one locale."""
+    return Path(__file__).with_name(f"pools_{get_locale(locale).name}.json")
+
+
+def ascii_fold(text: str, locale: str = DEFAULT_LOCALE) -> str:
+    """Lowercase ASCII for e-mail and user names, spelt the locale's way (Danish æ -> ae, German ü -> ue)."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_ASCII[get_locale(locale).name]))
     plain = "".join(ch for ch in decomposed if ch.isascii() and (ch.isalnum() or ch in ".-"))
     return plain.lower()
 
@@ -45,7 +52,7 @@ class Pools:
     place: np.ndarray
 
 
-def load(path: Path = POOL_FILE) -> dict[str, list[str]]:
+def load(path: Path) -> dict[str, list[str]]:
     """The shipped pools, checked for shape, so a damaged file fails here instead of skewing surrogates."""
     redraw = "run `python -m anonymizers.draw_pools` to write it again"
     try:
@@ -64,9 +71,9 @@ def load(path: Path = POOL_FILE) -> dict[str, list[str]]:
 
 
 @cache
-def pools() -> Pools:
-    """The pools, read on first use and shared by the whole process."""
-    drawn = {part: np.array(values, dtype=object) for part, values in load().items() if part in PARTS}
-    fold = np.vectorize(ascii_fold, otypes=[object])
+def pools(locale: str) -> Pools:
+    """The pools of one locale, read on first use and shared by the whole process."""
+    drawn = {part: np.array(values, dtype=object) for part, values in load(pool_file(locale)).items() if part in PARTS}
+    fold = np.vectorize(lambda text: ascii_fold(text, locale), otypes=[object])
     first, last = drawn["first"], drawn["last"]
     return Pools(first, fold(first), last, fold(last), drawn["street"], drawn["place"])

@@ -1,13 +1,19 @@
-"""Deterministic, realistic Danish surrogates: names, e-mails, phones, street addresses, user names.
+"""Deterministic, realistic surrogates: names and name parts, e-mails, phones, street addresses, user names.
 
 A surrogate is chosen from the keyed hash of a seed, normally the row's subject key, so one person gets the
 same fake name, e-mail and phone in every table and every database, and the fake e-mail matches the fake
-name. All parts of one person come from a single HMAC of the seed. Without the key nobody can tell which
-seed gave which surrogate. Surrogates are still personal data in the pseudonymised sense (GDPR Art 4(5)).
+name; a table with first and last names in two columns gets the same person split in two. All parts of one
+person come from a single HMAC of the seed. Without the key nobody can tell which seed gave which surrogate.
+Surrogates are still personal data in the pseudonymised sense (GDPR Art 4(5)).
+
+The context's locale (`da_DK` unless the engine says otherwise) picks the pools names and places come from,
+how addresses and phone numbers are written and how names are spelt in e-mails; the same seed gives the same
+Danish surrogates as before locales existed.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,7 +36,8 @@ from anonymizers.base import (
     unit_keys,
 )
 from anonymizers.keys import Key, hmac_digest, hmac_digests
-from anonymizers.pools import pools
+from anonymizers.locales import DEFAULT_LOCALE, Locale, get_locale
+from anonymizers.pools import Pools, pools
 from anonymizers.uniqueness import BASE36, DIGITS, assign_unique, avoid_own, collation_keys, keyed_suffix
 
 PERSON_DOMAIN = "surrogate:person"
@@ -57,9 +64,8 @@ class _Person:
     words: np.ndarray
 
     @classmethod
-    def from_digests(cls, digests: list[bytes]) -> _Person:
+    def from_digests(cls, digests: list[bytes], p: Pools, locale: Locale) -> _Person:
         words = np.frombuffer(b"".join(digests), dtype=">u4").reshape(-1, 8).astype(np.int64)
-        p = pools()
         i_first = words[:, 0] % len(p.first)
         i_last, i_last2 = words[:, 1] % len(p.last), (words[:, 2] & 0xFFFF) % len(p.last)
         style = words[:, 2] >> 29
@@ -67,7 +73,7 @@ class _Person:
         last1, last1_ascii = p.last[i_last], p.last_ascii[i_last]
         distinct = other != last1
         double = (style == 0) & distinct
-        middle = ((style == 1) | (style == 2)) & distinct
+        middle = ((style == 1) | (style == 2)) & distinct & locale.middle_surnames
         last = np.where(double, last1 + "-" + other, np.where(middle, other + " " + last1, last1))
         last_ascii = np.where(
             double, last1_ascii + "-" + other_ascii, np.where(middle, other_ascii + "." + last1_ascii, last1_ascii)
@@ -81,13 +87,18 @@ class _Renderer:
     suffix_alphabet = DIGITS
     """Names and addresses read best with a number; logins use letters too, to fit more in short columns."""
 
-    def __init__(self, person: _Person, limit: int | None, options: Mapping[str, Any]) -> None:
+    def __init__(
+        self, person: _Person, limit: int | None, options: Mapping[str, Any], locale: Locale, unique: bool
+    ) -> None:
         self.p = person
         self.limit = limit
         self.options = options
+        self.locale = locale
+        self.pool = pools(locale.name)
+        self.unique = unique
 
     @staticmethod
-    def min_length(options: Mapping[str, Any]) -> int:
+    def min_length(options: Mapping[str, Any], locale: Locale) -> int:
         return 3
 
     def base(self) -> list[str]:
@@ -143,6 +154,66 @@ class _Name(_Renderer):
         return f"{self._fit(i, room)} {suffix}"
 
 
+class _NamePart(_Renderer):
+    """One part of the person `_Name` writes, for tables that keep first and last names in two columns: for
+    the same seed, first name + " " + last name is the full name wherever the parts fit their columns.
+
+    A row that would get its own value back gets another name from the pool instead, since a common first
+    name meets itself far more often than a full name does; only a unique column takes numbered names.
+    """
+
+    def shapes(self, i: int) -> tuple[str, ...]:
+        """The unit's part, then shorter forms of it, best first."""
+        raise NotImplementedError
+
+    def drawn(self, extra: int) -> str:
+        """Another name from the pool, chosen by the keyed number of an attempt."""
+        raise NotImplementedError
+
+    def _fit(self, shapes: tuple[str, ...], room: int | None) -> str:
+        for option in shapes:
+            if room is None or len(option) <= room:
+                return option
+        assert room is not None  # without a limit the first shape fits
+        return _hard_cut(shapes[-1], room) or shapes[-1][:room]
+
+    def render(self, i: int, suffix: str, extra: int) -> str:
+        if not suffix:
+            return self._fit(self.shapes(i), self.limit)
+        if not self.unique:
+            return self._fit((self.drawn(extra),), self.limit)
+        if self.limit is not None and self.limit - len(suffix) - 1 < 1:
+            return suffix[-self.limit :]
+        room = None if self.limit is None else self.limit - len(suffix) - 1
+        return f"{self._fit(self.shapes(i), room)} {suffix}"
+
+
+class _FirstName(_NamePart):
+    """'Mette' of 'Mette Hansen-Lund'; cut only where the column is shorter than the name."""
+
+    def whole(self) -> np.ndarray:
+        return self.p.first
+
+    def shapes(self, i: int) -> tuple[str, ...]:
+        return (self.p.first[i],)
+
+    def drawn(self, extra: int) -> str:
+        return str(self.pool.first[extra % len(self.pool.first)])
+
+
+class _LastName(_NamePart):
+    """'Hansen-Lund' of 'Mette Hansen-Lund'; to fit, drop the extra surname, then cut."""
+
+    def whole(self) -> np.ndarray:
+        return self.p.last
+
+    def shapes(self, i: int) -> tuple[str, ...]:
+        return (self.p.last[i], self.p.last1[i])
+
+    def drawn(self, extra: int) -> str:
+        return str(self.pool.last[extra % len(self.pool.last)])
+
+
 def _with_tag(stem: str, tag: str, tail: str, limit: int | None) -> str:
     """stem + tag + tail, cutting the stem first and the tag from the left last, never the tail."""
     if limit is None or len(stem) + len(tag) + len(tail) <= limit:
@@ -159,7 +230,7 @@ class _Email(_Renderer):
     suffix_alphabet = BASE36
 
     @staticmethod
-    def min_length(options: Mapping[str, Any]) -> int:
+    def min_length(options: Mapping[str, Any], locale: Locale) -> int:
         return len(options["domain"]) + 2
 
     def whole(self) -> np.ndarray:
@@ -191,52 +262,62 @@ def _login(text: str) -> str:
     return text.replace("-", "").replace(".", "")
 
 
-_PHONE_SHAPES = {  # shape -> (prefix, separator between digit pairs)
-    "international": ("+45 ", " "),
-    "international_compact": ("+45", ""),
-    "national": ("", " "),
-    "compact": ("", ""),
-}
-
-
 class _Phone(_Renderer):
-    """An 8-digit Danish number (first digit 2-9), in the configured format or the longest that fits."""
+    """A mobile number of the locale's country (Danish: eight digits, first 2-9), in the configured format
+    or the first of the shorter ones that fits: '+45 20 12 34 56', '+44 7123 456789', '+49 171 2345678'."""
 
     @staticmethod
-    def min_length(options: Mapping[str, Any]) -> int:
-        return 8
+    def min_length(options: Mapping[str, Any], locale: Locale) -> int:
+        return len(locale.phone.trunk_prefix) + locale.phone.digits
 
     def _shape(self) -> tuple[str, str]:
-        """The configured format, or the first one that fits the column (all numbers have 8 digits)."""
+        """Prefix and group separator of the configured format, or of the first that fits the column."""
+        plan = self.locale.phone
+        shapes = {
+            "international": (f"+{plan.calling_code} ", " "),
+            "international_compact": (f"+{plan.calling_code}", ""),
+            "national": (plan.trunk_prefix, " "),
+            "compact": (plan.trunk_prefix, ""),
+        }
         for shape in (self.options["format"], "international_compact", "national", "compact"):
-            prefix, separator = _PHONE_SHAPES[shape]
-            if self.limit is None or len(prefix) + 8 + 3 * len(separator) <= self.limit:
+            prefix, separator = shapes[shape]
+            if self.limit is None or len(prefix) + plan.digits + (len(plan.groups) - 1) * len(separator) <= self.limit:
                 return prefix, separator
-        return _PHONE_SHAPES["compact"]
+        return shapes["compact"]
 
     def whole(self) -> np.ndarray:
         prefix, separator = self._shape()
-        number = 20_000_000 + self.p.words[:, 7] % 80_000_000
-        pairs = [_PADDED[2][number // 10**k % 100] for k in (6, 4, 2, 0)]
-        return prefix + pairs[0] + separator + pairs[1] + separator + pairs[2] + separator + pairs[3]
+        plan = self.locale.phone
+        number = plan.first + self.p.words[:, 7] % plan.count
+        result = np.full(len(number), prefix, dtype=object)
+        rest = plan.digits
+        for k, width in enumerate(plan.groups):
+            rest -= width
+            result = result + (separator if k else "") + _zero_padded(number // 10**rest % 10**width, width)
+        return result
 
     def render(self, i: int, suffix: str, extra: int) -> str:
-        number = 20_000_000 + (int(self.p.words[i, 7]) if not suffix else extra) % 80_000_000
-        digits = f"{number:08d}"
+        plan = self.locale.phone
+        number = plan.first + (int(self.p.words[i, 7]) if not suffix else extra) % plan.count
+        digits = f"{number:0{plan.digits}d}"
         prefix, separator = self._shape()
-        return prefix + separator.join(digits[k : k + 2] for k in range(0, 8, 2))
+        starts = itertools.accumulate(plan.groups, initial=0)
+        return prefix + separator.join(digits[a:b] for a, b in itertools.pairwise(starts))
 
 
 class _Address(_Renderer):
-    """'Vestergade 12' or 'Vestergade 12, 8000 Aarhus C'; the place goes first, then the street is cut."""
+    """'Vestergade 12' or 'Vestergade 12, 8000 Aarhus C' ('12 Baker Street, London SW1A 1AA' in Britain);
+    the place goes first, then the street is cut."""
 
     @staticmethod
-    def min_length(options: Mapping[str, Any]) -> int:
+    def min_length(options: Mapping[str, Any], locale: Locale) -> int:
         return 6
 
     def whole(self) -> np.ndarray:
-        pool, words = pools(), self.p.words
-        street = pool.street[words[:, 4] % len(pool.street)] + _NUMBERS[words[:, 5] % 120]
+        pool, words = self.pool, self.p.words
+        name = pool.street[words[:, 4] % len(pool.street)]
+        number = words[:, 5] % 120
+        street = _HOUSES[number] + name if self.locale.number_first else name + _NUMBERS[number]
         if self.options["part"] != "full":
             return street
         full = street + ", " + pool.place[words[:, 6] % len(pool.place)]
@@ -246,22 +327,39 @@ class _Address(_Renderer):
         return np.where(fits, full, street)
 
     def render(self, i: int, suffix: str, extra: int) -> str:
-        pool = pools()
+        pool = self.pool
         words = self.p.words[i]
         street_name = pool.street[words[4] % len(pool.street)]
         number = f" {1 + words[5] % 120}" + (f"-{suffix}" if suffix else "")
+        house = number.strip()
+        street = f"{house} {street_name}" if self.locale.number_first else f"{street_name}{number}"
         if self.options["part"] == "full":
-            full = f"{street_name}{number}, {pool.place[words[6] % len(pool.place)]}"
+            full = f"{street}, {pool.place[words[6] % len(pool.place)]}"
             if self.limit is None or len(full) <= self.limit:
                 return full
-        if self.limit is not None and len(number) - 1 >= self.limit:
-            return number.strip()[-self.limit :]
+        if self.limit is not None and len(house) >= self.limit:
+            return house[-self.limit :]
+        if self.locale.number_first:
+            if self.limit is None or len(street) <= self.limit:
+                return street
+            room = self.limit - len(house) - 1
+            return f"{house} {_hard_cut(street_name, room)}".rstrip() if room >= 1 else house
         return _with_tag(street_name, number, "", self.limit)
 
 
-_PADDED = {width: np.array([f"{n:0{width}d}" for n in range(10**width)], dtype=object) for width in (2, 4)}
+_PADDED = {width: np.array([f"{n:0{width}d}" for n in range(10**width)], dtype=object) for width in (1, 2, 3, 4)}
 _NUMBERS = np.array([f" {1 + n}" for n in range(120)], dtype=object)
+_HOUSES = np.array([f"{1 + n} " for n in range(120)], dtype=object)
 """Zero-padded numbers and house numbers, looked up for whole arrays instead of formatted one by one."""
+
+
+def _zero_padded(numbers: np.ndarray, width: int) -> np.ndarray:
+    """Each number below 10**width as `width` zero-padded digits, looked up four digits at a time."""
+    low = min(width, 4)
+    result = _PADDED[low][numbers % 10**low]
+    if width > low:
+        result = _zero_padded(numbers // 10**low, width - low) + result
+    return result
 
 
 def _each_distinct(values: np.ndarray, function: Callable[[str], str]) -> np.ndarray:
@@ -288,6 +386,8 @@ def _person_digests(key: Key, seeds: list[str]) -> list[bytes]:
 
 RENDERERS: dict[str, type[_Renderer]] = {
     "name": _Name,
+    "first_name": _FirstName,
+    "last_name": _LastName,
     "email": _Email,
     "phone": _Phone,
     "address": _Address,
@@ -304,19 +404,22 @@ def surrogate_series(
     max_length: int | None = None,
     unique: bool = False,
     taken: frozenset[str] | set[str] = frozenset(),
+    locale: str = DEFAULT_LOCALE,
     **options: Any,
 ) -> pd.Series:
-    """Surrogates of `kind` for the non-null `values`, chosen by each row's seed (or the value itself).
+    """Surrogates of `kind` for the non-null `values` in `locale`, chosen by each row's seed (or the value itself).
 
     With `unique`, every row gets a different value, none of them in `taken`: a row that would share a
     surrogate gets its keyed suffix (' 37', '…482137@…'), or for phones another keyed number. `taken`
     should hold the column's values outside the rows being replaced. A row never gets back the value it had:
-    such a unit takes its next candidate in the same way.
+    such a unit takes its next candidate in the same way (in a first or last name column that need not be
+    unique, another name from the pool).
     """
     if kind not in RENDERERS:
         raise ValueError(f"unknown surrogate kind {kind!r}; known: {', '.join(RENDERERS)}")
+    spec = get_locale(locale)
     resolved = SURROGATES[kind].resolve(options)
-    _check_fits(kind, max_length, resolved)
+    _check_fits(kind, max_length, resolved, spec)
     mask = values.notna()
     seed_values = seeds_for(values, seeds, mask)
     originals = values[mask].astype(object).astype(str).to_numpy(dtype=object)
@@ -324,7 +427,8 @@ def surrogate_series(
     codes, _ = pd.factorize(units)
     first = first_positions(codes)
     unit_seeds = seed_values[first].tolist()
-    renderer = RENDERERS[kind](_Person.from_digests(_person_digests(key, unit_seeds)), max_length, resolved)
+    person = _Person.from_digests(_person_digests(key, unit_seeds), pools(spec.name), spec)
+    renderer = RENDERERS[kind](person, max_length, resolved, spec, unique)
     chosen = renderer.base()
     own: list[set[str]] = [set() for _ in unit_seeds]
     for code, folded in zip(codes.tolist(), collation_keys(originals.tolist()), strict=True):
@@ -345,8 +449,8 @@ def surrogate_series(
     return output_series(result, values)
 
 
-def _check_fits(kind: str, max_length: int | None, options: Mapping[str, Any]) -> None:
-    needed = RENDERERS[kind].min_length(options)
+def _check_fits(kind: str, max_length: int | None, options: Mapping[str, Any], locale: Locale) -> None:
+    needed = RENDERERS[kind].min_length(options, locale)
     if max_length is not None and max_length < needed:
         raise ValueError(
             f"a {kind} surrogate needs a column of at least {needed} characters, this one holds {max_length}; "
@@ -362,6 +466,8 @@ def _valid_domain(value: Any) -> str | None:
 def _make(kind: str) -> FunctionAnonymizer:
     specs: dict[str, Option] = {
         "name": {},
+        "first_name": {},
+        "last_name": {},
         "email": {"domain": Option(DEFAULT_EMAIL_DOMAIN, _valid_domain)},
         "phone": {"format": Option("international", is_str(frozenset(PHONE_FORMATS)))},
         "address": {"part": Option("street", is_str(frozenset(ADDRESS_PARTS)))},
@@ -377,11 +483,12 @@ def _make(kind: str) -> FunctionAnonymizer:
             max_length=ctx.column.max_length,
             unique=ctx.column.unique,
             taken=ctx.taken,
+            locale=ctx.locale,
             **options,
         )
 
-    def check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None) -> None:
-        _check_fits(kind, column.max_length, options)
+    def check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None, locale: Locale) -> None:
+        _check_fits(kind, column.max_length, options, locale)
 
     return FunctionAnonymizer(f"surrogate_{kind}", TEXT_KINDS, transform, specs, check, replaces=True)
 

@@ -29,6 +29,7 @@ from anonymizers.base import (
     unit_keys,
 )
 from anonymizers.keys import Key, hmac_digest, hmac_digests
+from anonymizers.locales import Locale
 from anonymizers.uniqueness import assign_unique
 
 MIN_TOKEN_HEX = 16
@@ -120,7 +121,7 @@ def token_series(
     return output_series(result, values)
 
 
-def _check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None) -> None:
+def _check(column: ColumnSpec, options: Mapping[str, Any], key_id: str | None, locale: Locale) -> None:
     """Without a key id, assumes a one-character one; the call itself checks again with the real key."""
     key_id = key_id or "k"
     header = f"{options['prefix']}.{key_id}." if options["prefix"] else f"{key_id}."

@@ -53,6 +53,7 @@ def build_planning_assets(sources: list[str], partitions: dg.PartitionsDefinitio
                 "subjects_without_interaction": dg.MetadataValue.int(
                     int(index.subjects["last_interaction"].isna().sum())
                 ),
+                "shared_weak_identifiers": dg.MetadataValue.int(len(index.ambiguous)),
             },
         )
 
@@ -95,7 +96,11 @@ def build_planning_assets(sources: list[str], partitions: dg.PartitionsDefinitio
         ),
     )
     def retention_plan(
-        context: dg.AssetExecutionContext, config: PlanConfig, estate: EstateResource, tagged_records: Tagged
+        context: dg.AssetExecutionContext,
+        config: PlanConfig,
+        estate: EstateResource,
+        tagged_records: Tagged,
+        subject_index: SubjectIndex,
     ) -> dg.Output[Plan]:
         as_of = context.partition_time_window.start.date()
         control = estate.estate.control
@@ -109,6 +114,7 @@ def build_planning_assets(sources: list[str], partitions: dg.PartitionsDefinitio
             holds=load_holds(control),
             done=load_done(control),
             changed=load_known_subjects(control),
+            shared_identifiers=len(subject_index.ambiguous),
         )
         check_guard(plan, estate.config.policy, confirmed=config.confirm_large_plan)
         return dg.Output(plan, metadata=plan_metadata(plan))

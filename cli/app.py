@@ -26,7 +26,7 @@ from cli.support import config_or_exit, console, err, fail
 from retention.config import settings
 from retention.config.database import check_against_database
 from retention.config.keys import KeyError_, create_key_file, load_keyring, rotate_key_file
-from retention.config.loading import EstateConfig
+from retention.config.loading import CatalogFile, EstateConfig, read_config
 from retention.config.problems import ConfigError
 from retention.daily.planning import Plan
 from retention.storage.engines import Estate, EstateError, is_demo
@@ -57,17 +57,23 @@ def _day(as_of: dt.datetime | None) -> dt.date:
 
 @app.command("check-config")
 def checkconfig_or_exit() -> None:
-    """Validate the catalog and the policy, and compare them with the real databases."""
-    config = config_or_exit()
+    """Validate the catalog and the policy, and compare them with the real databases: every problem in one pass
+    (a catalog that parses is compared with the databases even while the policy has problems)."""
+    catalog_path, policy_path = settings.catalog_path(), settings.policy_path()
+    catalog, policy, problems = read_config(catalog_path, policy_path)
+    if catalog is None:
+        raise fail(str(ConfigError(problems)))
     try:
-        estate = Estate.connect(config.catalog)
-        keyring, _ = load_keyring(demo=is_demo(config.catalog))
+        estate = Estate.connect(catalog)
+        keyring, _ = load_keyring(demo=is_demo(catalog))
     except (EstateError, KeyError_) as exc:
-        raise fail(str(exc)) from None
-    problems, warnings = [], []
+        raise fail("\n".join([str(ConfigError(problems)), str(exc)] if problems else [str(exc)])) from None
+    warnings = []
     try:
         for source, engine in estate.sources.items():
-            found, warned = check_against_database(config, source, engine, key_id=keyring.active_id)
+            found, warned = check_against_database(
+                CatalogFile(catalog, str(catalog_path)), source, engine, key_id=keyring.active_id
+            )
             problems += found
             warnings += warned
     finally:
@@ -76,10 +82,10 @@ def checkconfig_or_exit() -> None:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if problems:
         raise fail(str(ConfigError(problems)))
-    tables = len(config.catalog.tables())
+    assert policy is not None, "a policy that did not parse is a problem"
     console.print(
-        f"[green]ok[/]: {config.catalog_file} and {config.policy_file} agree with each other and with "
-        f"{len(config.catalog.sources)} databases ({tables} tables, {len(config.policy.purposes)} purposes); "
+        f"[green]ok[/]: {catalog_path} and {policy_path} agree with each other and with "
+        f"{len(catalog.sources)} databases ({len(catalog.tables())} tables, {len(policy.purposes)} purposes); "
         f"{len(warnings)} warnings"
     )
 

@@ -101,7 +101,14 @@ def _register(
         request_settings = load_request_settings(config)
         when = received.replace(tzinfo=tz) if received is not None else None
         request_id = register_request(
-            control, keyring.subject, kind, identifiers, request_settings, tz, received_at=when
+            control,
+            keyring.subject,
+            kind,
+            identifiers,
+            request_settings,
+            tz,
+            received_at=when,
+            regions=config.catalog.regions(),
         )
         request = get_request(control, request_id)
     except (ValueError, RequestSettingsError) as exc:

@@ -56,8 +56,9 @@ def shop_metadata() -> sa.MetaData:
     return md
 
 
-def shop_catalog(url: str, control_url: str) -> dict[str, Any]:
+def shop_catalog(url: str, control_url: str, **extra: Any) -> dict[str, Any]:
     return {
+        **extra,
         "control_url_env": "SHOP_CONTROL_URL_UNSET",
         "control_default_url": control_url,
         "sources": {
@@ -141,8 +142,8 @@ def _purpose(clock: str, period: str, action: str) -> dict[str, str]:
 class Shop:
     """A built mini estate: `plan(day)` runs the real snapshot, subject index, tagging and planning."""
 
-    def __init__(self, folder: Path, url: str, control_url: str, policy: Mapping[str, Any]) -> None:
-        (folder / "catalog.yaml").write_text(yaml.safe_dump(shop_catalog(url, control_url)))
+    def __init__(self, folder: Path, url: str, control_url: str, policy: Mapping[str, Any], **catalog: Any) -> None:
+        (folder / "catalog.yaml").write_text(yaml.safe_dump(shop_catalog(url, control_url, **catalog)))
         (folder / "policy.yaml").write_text(yaml.safe_dump(dict(policy)))
         self.config: EstateConfig = load_config(folder / "catalog.yaml", folder / "policy.yaml")
         self.url = url

@@ -65,6 +65,7 @@ class DemoEstate:
                 {IdentifierKind(k): v for k, v in identifiers.items()},
                 load_request_settings(self.config),
                 self.config.policy.timezone,
+                regions=self.config.catalog.regions(),
             )
         finally:
             engine.dispose()

@@ -55,11 +55,11 @@ from retention.storage.bulk import (
     delete_keys,
     fetch_raw,
     fetch_typed,
-    in_keys,
     set_constants,
     update_many,
 )
 from retention.storage.marker import marker, marker_metadata
+from retention.storage.row_keys import RowKey
 from retention.storage.schema import DONE, PENDING, ledger, ledger_batches
 
 DEFAULT_BATCH_ROWS = 5000
@@ -107,6 +107,9 @@ class SourceApplier:
             self._tables[name] = table
         return self._tables[name]
 
+    def row_key(self, table: str) -> RowKey:
+        return RowKey.of(self.table(table), self.entry(table).primary_key)
+
     def _key(self) -> Key:
         """The key for pseudonyms: the active one, or the one a pending batch recorded when it is re-applied."""
         return self.keyring.keys[self._reapply_key_id] if self._reapply_key_id else self.keyring.active
@@ -123,7 +126,10 @@ class SourceApplier:
             for name, col in self.entry(table).columns.items():
                 try:
                     anonymizers.get(col.anonymizer).check(
-                        self._specs[table][name], col.options, key_id=self.keyring.active_id
+                        self._specs[table][name],
+                        col.options,
+                        key_id=self.keyring.active_id,
+                        locale=self.config.catalog.locale_of(self.source),
                     )
                 except ValueError as exc:
                     raise ValueError(
@@ -203,15 +209,17 @@ class SourceApplier:
     ) -> None:
         table = self.table(table_name)
         entry = self.entry(table_name)
+        key = self.row_key(table_name)
         with self.engine.begin() as conn:
             if ops.deletes:
-                delete_keys(conn, table, entry.pk, ops.deletes)
+                delete_keys(conn, table, key.sql, key.to_sql(ops.deletes))
                 if ver is not None:
                     ver.deleted.setdefault(table_name, []).extend(ops.deletes)
             for fields, pks in ops.clears.items():
                 if ver is not None:
                     self._record_cleared(ver, table_name, fields, pks)
-                set_constants(conn, table, entry.pk, {f: self._cleared_value(table_name, f) for f in fields}, pks)
+                cleared = {f: self._cleared_value(table_name, f) for f in fields}
+                set_constants(conn, table, key.sql, cleared, key.to_sql(pks))
             if ops.pseudonymise:
                 self._pseudonymise(conn, table, entry, ops.pseudonymise, ops.subjects, ver)
             fault("inside_source", batch_number)
@@ -247,10 +255,13 @@ class SourceApplier:
         need it, one bulk update per set of fields."""
         fields = sorted({f for group in groups for f in group})
         wanted = [pk for pks in groups.values() for pk in pks]
-        read = fetch_typed(conn, table, [entry.pk, *fields], entry.pk, wanted, lock=True)
-        if not read[entry.pk]:
+        key = self.row_key(table.name)
+        read = fetch_typed(conn, table, [*key.columns, *fields], key.sql, key.to_sql(wanted), lock=True)
+        if not read[key.columns[0]]:
             return
-        frame = pd.DataFrame({"pk": read[entry.pk], **{f: read[f] for f in fields}}, dtype=object)
+        frame = pd.DataFrame(
+            {"pk": key.from_sql([read[c] for c in key.columns]), **{f: read[f] for f in fields}}, dtype=object
+        )
         position = dict(zip(frame["pk"].tolist(), range(len(frame)), strict=True))
         at = {
             group: np.array([position[pk] for pk in pks if pk in position], dtype=np.intp)
@@ -266,7 +277,9 @@ class SourceApplier:
             new[f][rows_at] = self._column(conn, table, entry, f, frame, rows_at, seeds, names, ver)
         for group, where in at.items():
             columns = [new[f][where].tolist() for f in group]
-            update_many(conn, table, list(group), entry.pk, list(zip(*columns, frame["pk"].iloc[where], strict=True)))
+            keys = key.parts(frame["pk"].iloc[where])
+            rows = [(*v, *k) for v, k in zip(zip(*columns, strict=True), keys, strict=True)]
+            update_many(conn, table, list(group), key.sql, rows)
 
     def _column(
         self,
@@ -298,24 +311,24 @@ class SourceApplier:
             seeds=seeds.iloc[rows_at],
             own_names=None if names is None else names.iloc[rows_at],
             options=col.options,
+            locale=self.config.catalog.locale_of(self.source),
         )
         result = anonymizer(values, ctx)
         if spec.unique:
-            taken = self._collisions(conn, table, table.c[entry.pk], column, result, pks)
+            taken = self._collisions(conn, table, column, result, pks)
             if taken:
                 result = anonymizer(values, dataclasses.replace(ctx, taken=frozenset(taken)))
         return result.astype(object).where(result.notna(), None).tolist()
 
-    def _collisions(
-        self, conn: sa.Connection, table: sa.Table, pk_col: sa.Column, column: str, values: pd.Series, pks: list
-    ) -> set[str]:
+    def _collisions(self, conn: sa.Connection, table: sa.Table, column: str, values: pd.Series, pks: list) -> set[str]:
         """New values of a unique column that other rows already hold (checked only for this batch's values)."""
         candidates = values.dropna().unique().tolist()
         if not candidates:
             return set()
         mine = {str(pk) for pk in pks}
-        found = fetch_raw(conn, table, [pk_col.name, column], column, candidates)
-        return {str(v) for pk, v in found if str(pk) not in mine}
+        key = self.row_key(table.name)
+        found = list(fetch_raw(conn, table, [*key.columns, column], column, candidates))
+        return {str(row[-1]) for pk, row in zip(key.of_rows(found), found, strict=True) if str(pk) not in mine}
 
     def _own_names(self, conn: sa.Connection, table: str, entry: TableEntry, pks: list[object]) -> pd.Series | None:
         """The person's name for scrubbing free text: a name column of the row or of its nearest ancestor."""
@@ -325,12 +338,14 @@ class SourceApplier:
             if not candidates:
                 continue
             tables = [self.table(t) for t in chain[: depth + 1]]
-            query = sa.select(tables[0].c[entry.pk], tables[-1].c[candidates[0]]).select_from(tables[0])
+            key = self.row_key(table)
+            query = sa.select(*key.order_by(tables[0]), tables[-1].c[candidates[0]]).select_from(tables[0])
             for child, parent in itertools.pairwise(tables):
                 link = self.entry(child.name).subject
                 assert link.foreign_key is not None  # a table in a parent chain links by foreign key
                 query = query.join(parent, child.c[link.foreign_key] == parent.c[self.entry(parent.name).pk])
-            rows = dict(conn.execute(query.where(in_keys(conn, tables[0].c[entry.pk], pks))).all())
+            found = conn.execute(query.where(key.match(conn, tables[0], pks))).all()
+            rows = dict(zip(key.of_rows(found), (r[-1] for r in found), strict=True))
             return pd.Series([rows.get(pk) for pk in pks], dtype=object)
         return None
 
@@ -351,16 +366,17 @@ class SourceApplier:
     def row_digests(self, conn: sa.Connection, table: str, pks: list) -> dict[str, int]:
         """pk -> keyed digest of the whole row as the driver returns it, for the rows with the given keys."""
         sa_table = self.table(table)
-        pk = self.entry(table).pk
-        position = list(sa_table.columns.keys()).index(pk)
-        rows = [tuple(row) for row in fetch_raw(conn, sa_table, list(sa_table.columns.keys()), pk, pks)]
-        return digest_map(self._secret, (row[position] for row in rows), rows)
+        key = self.row_key(table)
+        names = list(sa_table.columns.keys())
+        at = [names.index(c) for c in key.columns]
+        rows = [tuple(row) for row in fetch_raw(conn, sa_table, names, key.sql, key.to_sql(pks))]
+        return digest_map(self._secret, key.of_rows([tuple(row[i] for i in at) for row in rows]), rows)
 
     def value_digests(self, conn: sa.Connection, table: str, column: str, pks: list) -> dict[str, int]:
         """pk -> keyed digest of the non-null value in `column`, read typed as anonymising reads it, by key."""
-        pk = self.entry(table).pk
-        read = fetch_typed(conn, self.table(table), [pk, column], pk, pks)
-        return digest_map(self._secret, read[pk], read[column])
+        key = self.row_key(table)
+        read = fetch_typed(conn, self.table(table), [*key.columns, column], key.sql, key.to_sql(pks))
+        return digest_map(self._secret, key.from_sql([read[c] for c in key.columns]), read[column])
 
     # --- recovery ---------------------------------------------------------------------------------------
 
@@ -415,8 +431,7 @@ class SourceApplier:
 
     def typed_pk(self, table: str, pk: str) -> object:
         """A primary key as the ledger writes it (text) turned back into the column's type."""
-        self.table(table)
-        return int(pk) if self._specs[table][self.entry(table).pk].kind == "integer" else pk
+        return self.row_key(table).from_text(pk)
 
 
 def _group(rows: Sequence[sa.RowMapping], key: str) -> dict[str, list[sa.RowMapping]]:

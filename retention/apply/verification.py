@@ -6,18 +6,17 @@ import sqlalchemy as sa
 
 from retention.apply.applier import SourceApplier
 from retention.apply.result import ApplyResult
-from retention.storage.bulk import (
-    MAX_PARAMS,
-    chunks,
-    in_keys,
-)
+from retention.storage.bulk import MAX_PARAMS, chunks
 
 
-def _count(conn: sa.Connection, pk_col: sa.Column, pks: list, *conditions: sa.ColumnElement[bool]) -> int:
+def _count(
+    conn: sa.Connection, applier: SourceApplier, table: str, pks: list, *conditions: sa.ColumnElement[bool]
+) -> int:
     """Rows among the given keys that meet the conditions."""
+    key, sa_table = applier.row_key(table), applier.table(table)
     return sum(
-        conn.execute(sa.select(sa.func.count()).where(in_keys(conn, pk_col, chunk), *conditions)).scalar_one()
-        for chunk in chunks(pks, MAX_PARAMS)
+        conn.execute(sa.select(sa.func.count()).where(key.match(conn, sa_table, chunk), *conditions)).scalar_one()
+        for chunk in chunks(pks, MAX_PARAMS // len(key.columns))
     )
 
 
@@ -27,16 +26,15 @@ def verify(applier: SourceApplier, result: ApplyResult) -> list[str]:
     ver = result.verification
     with applier.engine.connect() as conn:
         for table, pks in ver.deleted.items():
-            left = _count(conn, applier.table(table).c[applier.entry(table).pk], pks)
+            left = _count(conn, applier, table, pks)
             if left:
                 problems.append(f"{applier.source}.{table}: {left} rows planned for deletion are still there")
         for table, cleared in ver.cleared.items():
             sa_table = applier.table(table)
-            pk_col = sa_table.c[applier.entry(table).pk]
             for f, keys in cleared.items():
                 expected = applier._cleared_value(table, f)
                 condition = sa_table.c[f].is_not(None) if expected is None else sa_table.c[f] != expected
-                bad = _count(conn, pk_col, keys, condition)
+                bad = _count(conn, applier, table, keys, condition)
                 if bad:
                     problems.append(f"{applier.source}.{table}.{f}: {bad} rows planned to be cleared are not")
         for table, originals in ver.originals.items():

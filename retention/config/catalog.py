@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
+from anonymizers.locales import DEFAULT_LOCALE, get_locale
 from retention.config.base import Strict
 from retention.config.settings import var_dir
 
@@ -17,10 +19,35 @@ def expand_var(url: str | None) -> str | None:
     return url.replace("{var}", str(var_dir())) if url else url
 
 
+def _round_trips(fmt: str) -> bool:
+    """Whether a strftime format writes a moment it reads back (so it names at least year, month and day)."""
+    sample = dt.datetime(2001, 11, 23, 14, 35, 56)
+    try:
+        back = dt.datetime.strptime(sample.strftime(fmt), fmt)
+    except ValueError:
+        return False
+    return back.date() == sample.date()
+
+
 class IdentifierKind(StrEnum):
     EMAIL = "email"
     PHONE = "phone"
     CUSTOMER_NUMBER = "customer_number"
+
+
+class Strength(StrEnum):
+    """How surely an identifier names one person: a strong one joins rows outright, a weak one (a phone that
+    colleagues or a family share) only where it joins no two people whose strong identifiers differ."""
+
+    STRONG = "strong"
+    WEAK = "weak"
+
+
+DEFAULT_STRENGTH = {
+    IdentifierKind.EMAIL: Strength.STRONG,
+    IdentifierKind.CUSTOMER_NUMBER: Strength.STRONG,
+    IdentifierKind.PHONE: Strength.WEAK,
+}
 
 
 class Category(StrEnum):
@@ -81,18 +108,45 @@ class TableEntry(Strict):
     interactions: list[str] = Field(default_factory=list)
     record_date: str | None = None
     events: dict[str, str] = Field(default_factory=dict)
+    inherit_record_date: bool = Field(
+        default=False, description="a child without a date of its own takes its parent row's record date"
+    )
+    date_formats: dict[str, str] = Field(
+        default_factory=dict,
+        description="dated columns stored as text, with their strftime format (e.g. '%Y-%m-%d'); "
+        "a value that does not parse gives the row no date, reported, never guessed",
+    )
     purposes: list[str] = Field(min_length=1)
     columns: dict[str, ColumnEntry] = Field(default_factory=dict)
     not_personal: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _single_key(self) -> TableEntry:
-        if len(self.primary_key) != 1:
-            raise ValueError("composite primary keys are not supported yet; name the single key column")
+    def _dates(self) -> TableEntry:
+        dated = set(self.timestamp_columns())
+        for column, fmt in self.date_formats.items():
+            if column not in dated:
+                raise ValueError(
+                    f"date_formats names {column!r}, which is not one of the table's interactions, record_date or "
+                    f"events ({', '.join(sorted(dated)) or 'none'}); name a dated column or remove the entry"
+                )
+            if not _round_trips(fmt):
+                raise ValueError(
+                    f"date_formats.{column}: {fmt!r} is not a date format that reads back what it writes; use "
+                    "strftime codes with at least year, month and day, e.g. '%Y-%m-%d' or '%d.%m.%Y %H:%M'"
+                )
+        if self.inherit_record_date:
+            if self.record_date:
+                raise ValueError("give either 'record_date' or 'inherit_record_date: true', not both")
+            if not self.subject.parent:
+                raise ValueError("'inherit_record_date: true' needs 'subject: {parent: ..., foreign_key: ...}'")
         return self
 
     @property
     def pk(self) -> str:
+        """The key column of a table with a single-column key: a parent's, which its children's foreign key
+        names (composite keys are handled as one value by `retention.storage.row_keys`)."""
+        if len(self.primary_key) != 1:
+            raise ValueError(f"the primary key {self.primary_key} has several columns; use RowKey")
         return self.primary_key[0]
 
     def timestamp_columns(self) -> list[str]:
@@ -105,10 +159,29 @@ class TableEntry(Strict):
         return [name for name, col in self.columns.items() if purpose in (col.purposes or self.purposes)]
 
 
+def _known_locale(name: str | None) -> str | None:
+    if name is not None:
+        get_locale(name)
+    return name
+
+
 class SourceEntry(Strict):
     url_env: str = Field(description="environment variable holding the SQLAlchemy URL")
+    locale: Annotated[str | None, AfterValidator(_known_locale)] = Field(
+        default=None, description="the source's country and language, if not the estate's (e.g. de_DE)"
+    )
     default_url: str | None = Field(default=None, description="used when the variable is unset (the demo)")
     tables: dict[str, TableEntry] = Field(min_length=1)
+    not_personal_tables: list[str] = Field(
+        default_factory=list, description="tables reviewed and found to hold no personal data at all (a catalogue)"
+    )
+
+    @model_validator(mode="after")
+    def _apart(self) -> SourceEntry:
+        both = sorted(set(self.tables) & set(self.not_personal_tables))
+        if both:
+            raise ValueError(f"{', '.join(both)}: listed under both 'tables' and 'not_personal_tables'; keep one")
+        return self
 
     def url(self) -> str | None:
         return os.environ.get(self.url_env) or expand_var(self.default_url)
@@ -116,8 +189,31 @@ class SourceEntry(Strict):
 
 class Catalog(Strict):
     sources: dict[str, SourceEntry] = Field(min_length=1)
+    locale: Annotated[str, AfterValidator(_known_locale)] = Field(
+        default=DEFAULT_LOCALE,
+        description="country and language of the estate: surrogate pools, phone numbers without a country code, "
+        "postcodes (da_DK, en_GB, de_DE)",
+    )
     control_url_env: str = "RETENTION_CONTROL_URL"
     control_default_url: str | None = None
+    identifier_strength: dict[IdentifierKind, Strength] = Field(
+        default_factory=dict, description="per identifier kind, strong or weak (default: phone weak, others strong)"
+    )
+
+    def locale_of(self, source: str) -> str:
+        return self.sources[source].locale or self.locale
+
+    def region_of(self, source: str) -> str:
+        """The country a phone number of the source without its country code is read in."""
+        return get_locale(self.locale_of(source)).country
+
+    def regions(self) -> list[str]:
+        """Every source's phone region, the estate's first: a request's phone is read in each of them."""
+        return list(dict.fromkeys([get_locale(self.locale).country, *(self.region_of(s) for s in self.sources)]))
+
+    def weak_identifiers(self) -> list[IdentifierKind]:
+        strength = {**DEFAULT_STRENGTH, **self.identifier_strength}
+        return [kind for kind in IdentifierKind if strength[kind] is Strength.WEAK]
 
     def tables(self) -> list[tuple[str, str, TableEntry]]:
         return [(s, t, entry) for s, src in self.sources.items() for t, entry in src.tables.items()]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 import anonymizers
-from retention.config.loading import EstateConfig
+from anonymizers.base import TEXT_KINDS
+from retention.config.loading import CatalogFile
 from retention.config.problems import Problem, suggest
 
-MARKER_TABLE = "retention_applied_batches"  # written by the apply step; see retention.applying
+MARKER_TABLE = "retention_applied_batches"  # written by the apply step; see retention.storage.marker
 
 
 _KIND_OF_TYPE: list[tuple[type, str]] = [
@@ -20,6 +21,10 @@ _KIND_OF_TYPE: list[tuple[type, str]] = [
     (sa.Integer, "integer"),
     (sa.Numeric, "decimal"),
 ]
+
+
+COMPOSITE_KEY_KINDS = ("integer", "string")
+"""What a composite key's columns may be: their values survive the key's JSON text in the ledger unchanged."""
 
 
 def column_kind(column_type: sa.types.TypeEngine) -> str:
@@ -51,7 +56,7 @@ def column_specs(table: sa.Table) -> dict[str, anonymizers.ColumnSpec]:
 
 
 def check_against_database(
-    config: EstateConfig, source: str, engine: sa.Engine, *, key_id: str | None = None
+    config: CatalogFile, source: str, engine: sa.Engine, *, key_id: str | None = None
 ) -> tuple[list[Problem], list[Problem]]:
     """Reflect one source and compare; returns (problems, warnings). Warnings list unclassified columns.
 
@@ -77,7 +82,9 @@ def check_against_database(
         columns = {c["name"]: c for c in inspector.get_columns(table)}
         db_pk = inspector.get_pk_constraint(table).get("constrained_columns") or []
 
-        def need(column: str, entry_name: str, kinds: set[str] | None = None, *, _cols=columns, _where=where) -> None:
+        def need(
+            column: str, entry_name: str, kinds: set[str] | None = None, *, _cols=columns, _where=where, _entry=entry
+        ) -> None:
             if column not in _cols:
                 problems.append(
                     Problem(
@@ -88,12 +95,15 @@ def check_against_database(
                     )
                 )
             elif kinds is not None and column_kind(_cols[column]["type"]) not in kinds:
+                if column_kind(_cols[column]["type"]) in TEXT_KINDS and column in _entry.date_formats:
+                    return
                 problems.append(
                     Problem(
                         cfile,
                         f"{_where}.{entry_name}",
                         f"column {column!r} has type {_cols[column]['type']}, not a date or timestamp",
-                        "name a DATE or TIMESTAMP column here",
+                        "name a DATE or TIMESTAMP column here; for dates stored as text, declare their format: "
+                        f"date_formats: {{{column}: '%Y-%m-%d'}}",
                     )
                 )
 
@@ -109,6 +119,18 @@ def check_against_database(
                     f"set primary_key to {db_pk}" if db_pk else "add a primary key to the table first",
                 )
             )
+        if len(entry.primary_key) > 1:
+            for column in entry.primary_key:
+                kind = column_kind(columns[column]["type"]) if column in columns else None
+                if kind is not None and kind not in COMPOSITE_KEY_KINDS:
+                    problems.append(
+                        Problem(
+                            cfile,
+                            f"{where}.primary_key",
+                            f"column {column!r} of the composite key has type {columns[column]['type']}",
+                            "a composite key's columns must be integers or text; use a surrogate key otherwise",
+                        )
+                    )
         for id_kind, column in entry.subject.identifiers.items():
             need(column, f"subject.identifiers.{id_kind.value}")
         if entry.subject.foreign_key:
@@ -130,7 +152,7 @@ def check_against_database(
             if anonymizer is None:
                 continue
             try:
-                anonymizer.check(specs[name], col.options, key_id=key_id)
+                anonymizer.check(specs[name], col.options, key_id=key_id, locale=config.catalog.locale_of(source))
             except ValueError as exc:
                 kind = specs[name].kind
                 fitting = sorted(n for n, a in anonymizers.REGISTRY.items() if kind in a.kinds)
@@ -159,7 +181,16 @@ def check_against_database(
                         "list it under 'columns' (personal data) or 'not_personal'",
                     )
                 )
-    for table in sorted(existing - set(src.tables) - {MARKER_TABLE}):
+    for table in sorted(set(src.not_personal_tables) - existing):
+        warnings.append(
+            Problem(
+                cfile,
+                f"sources.{source}.not_personal_tables",
+                f"table {table!r} does not exist in the {source} database",
+                "remove it from not_personal_tables",
+            )
+        )
+    for table in sorted(existing - set(src.tables) - set(src.not_personal_tables) - {MARKER_TABLE}):
         warnings.append(
             Problem(cfile, f"sources.{source}", f"table {table!r} in the database is not in the catalog", "add it")
         )

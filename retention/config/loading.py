@@ -23,10 +23,16 @@ M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
-class EstateConfig:
+class CatalogFile:
+    """A catalog and the file it came from, which every problem found in it names."""
+
     catalog: Catalog
-    policy: Policy
     catalog_file: str
+
+
+@dataclass(frozen=True)
+class EstateConfig(CatalogFile):
+    policy: Policy
     policy_file: str
 
 
@@ -66,20 +72,35 @@ def _validate(model: type[M], data: object, file: str) -> tuple[M | None, list[P
         return None, problems
 
 
-def load_config(catalog_path: Path | str, policy_path: Path | str) -> EstateConfig:
-    """Parse both files and cross-check them; raises ConfigError listing every problem."""
+def _parse(model: type[M], path: Path) -> tuple[M | None, list[Problem]]:
+    try:
+        data = _read_yaml(path)
+    except ConfigError as exc:
+        return None, exc.problems
+    return _validate(model, data, str(path))
+
+
+def read_config(
+    catalog_path: Path | str, policy_path: Path | str
+) -> tuple[Catalog | None, Policy | None, list[Problem]]:
+    """Every problem of both files and between them, and each file that parsed: a broken policy does not hide
+    the catalog's problems, and `check-config` still compares a catalog that parsed with the databases."""
     catalog_path, policy_path = Path(catalog_path), Path(policy_path)
-    problems: list[Problem] = []
-    catalog, found = _validate(Catalog, _read_yaml(catalog_path), str(catalog_path))
-    problems += found
-    policy, found = _validate(Policy, _read_yaml(policy_path), str(policy_path))
+    catalog, problems = _parse(Catalog, catalog_path)
+    policy, found = _parse(Policy, policy_path)
     problems += found
     if catalog is not None and policy is not None:
         problems += cross_check(catalog, policy, str(catalog_path), str(policy_path))
+    return catalog, policy, problems
+
+
+def load_config(catalog_path: Path | str, policy_path: Path | str) -> EstateConfig:
+    """Parse both files and cross-check them; raises ConfigError listing every problem."""
+    catalog, policy, problems = read_config(catalog_path, policy_path)
     if problems:
         raise ConfigError(problems)
     assert catalog is not None and policy is not None
-    return EstateConfig(catalog, policy, str(catalog_path), str(policy_path))
+    return EstateConfig(catalog, str(catalog_path), policy, str(policy_path))
 
 
 def cross_check(catalog: Catalog, policy: Policy, cfile: str, pfile: str) -> list[Problem]:
@@ -136,6 +157,15 @@ def cross_check(catalog: Catalog, policy: Policy, cfile: str, pfile: str) -> lis
                     f"{where}.subject.parent",
                     f"unknown table {parent!r} in source {source!r}",
                     suggest(parent, catalog.sources[source].tables),
+                )
+            )
+        elif parent is not None and len(catalog.table(source, parent).primary_key) > 1:
+            problems.append(
+                Problem(
+                    cfile,
+                    f"{where}.subject.parent",
+                    f"the parent {parent!r} has a composite primary key, which one foreign key column cannot name",
+                    f"link {table!r} to a table with a single-column key (e.g. the table {parent!r} itself links to)",
                 )
             )
         problems += _clock_needs(entry, catalog.events_of(source, table), policy, cfile, where)

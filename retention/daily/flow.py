@@ -53,7 +53,7 @@ def index_subjects(
     known = load_known_subjects(control) if known is None else known
     index = build_subject_index(config.catalog, snapshots, key, known, activity, tokens)
     save_activity(control, index.last_interaction, activity)
-    save_token_subjects(control, index.tokens, tokens)
+    save_token_subjects(control, index.tokens, tokens, index.ambiguous)
     return index
 
 
@@ -86,5 +86,6 @@ def compute_plan(
         holds=load_holds(estate.control),
         done=load_done(estate.control),
         changed=known,
+        shared_identifiers=len(index.ambiguous),
     )
     return PlanningResult(snapshots, index, tagged, plan)

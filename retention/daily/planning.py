@@ -44,6 +44,8 @@ class Plan:
     held_keys: dict[TableId, pd.Series] = field(default_factory=dict)
     undated: dict[TableId, dict[str, int]] = field(default_factory=dict)
     table_rows: dict[TableId, int] = field(default_factory=dict)
+    shared_identifiers: int = 0
+    """Weak identifiers (e.g. phones) that different people share, so they joined nobody: for the report."""
 
     def summary(self) -> pd.DataFrame:
         """Counts of planned rows by source, table, action and purpose (the plan's public face)."""
@@ -76,13 +78,14 @@ def plan_retention(
     holds: Holds | None = None,
     done: Mapping[TableId, Collection[tuple[object, str]]] | None = None,
     changed: Mapping[TableId, pd.DataFrame] | None = None,
+    shared_identifiers: int = 0,
 ) -> Plan:
     """Plan the day. `done` lists (pk, purpose) pairs the ledger already records as applied, so a day planned
     after its apply is empty and a re-run changes nothing; `changed` the fields it records as changed per row
     (`load_known_subjects`), which are not pseudonymised again."""
     holds = holds or Holds()
     as_of_end = end_of_day(as_of, policy.timezone)
-    plan = Plan(as_of, {})
+    plan = Plan(as_of, {}, shared_identifiers=shared_identifiers)
 
     decided: dict[TableId, pd.DataFrame] = {}
     leaving: dict[TableId, set[object]] = {}  # rows each decided table deletes

@@ -18,8 +18,9 @@ from anonymizers.keys import Key
 from retention.config.catalog import Catalog, TableEntry
 from retention.config.database import column_kind
 from retention.rules import columns
-from retention.rules.calendar import to_utc
-from retention.rules.identity import tokenise_series
+from retention.rules.calendar import has_time, parse_text_dates, to_utc
+from retention.rules.identity import DEFAULT_REGION, tokenise_series
+from retention.storage.row_keys import RowKey
 
 DEFAULT_CHUNK_ROWS = 50_000
 
@@ -55,12 +56,19 @@ def snapshot_table(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: Callable[[int], None] | None = None,
     where: Callable[[sa.Table], sa.ColumnElement[bool]] | None = None,
+    region: str = DEFAULT_REGION,
 ) -> TableSnapshot:
-    """`where` limits the rows read (a subject request reads one person's rows by their keys)."""
+    """`where` limits the rows read (a subject request reads one person's rows by their keys); `region` is the
+    source's phone region (`Catalog.region_of`)."""
     table = sa.Table(table_name, sa.MetaData(), autoload_with=engine)
     dated = entry.timestamp_columns()
-    date_only = frozenset(c for c in dated if column_kind(table.c[c].type) == "date")
-    wanted = {entry.pk: "pk"}
+    date_only = frozenset(
+        c
+        for c in dated
+        if column_kind(table.c[c].type) == "date" or (c in entry.date_formats and not has_time(entry.date_formats[c]))
+    )
+    row_key = RowKey.of(table, entry.primary_key)
+    wanted = {}
     if entry.subject.foreign_key:
         wanted[entry.subject.foreign_key] = "fk"
     refs = {
@@ -69,38 +77,42 @@ def snapshot_table(
         if fk.constraint is not None and len(fk.constraint.columns) == 1
     }
     selected = [
+        *row_key.selected(table),
         *(table.c[col].label(alias) for col, alias in wanted.items()),
         *(table.c[name[4:]].label(name) for name in refs),
         *(table.c[col].label(columns.identifier(kind.value)) for kind, col in entry.subject.identifiers.items()),
         *(table.c[col].is_not(None).label(columns.has(col)) for col in entry.columns),
         *(table.c[col] for col in dated),
     ]
-    select = sa.select(*selected).order_by(table.c[entry.pk])
+    select = sa.select(*selected).order_by(*row_key.order_by(table))
     if where is not None:
         select = select.where(where(table))
     names = [c.name for c in selected]
 
     def convert(chunk: pd.DataFrame) -> pd.DataFrame:
+        chunk = row_key.joined(chunk)
         for kind in entry.subject.identifiers:
             name = columns.identifier(kind.value)
-            chunk[name] = tokenise_series(key, kind, chunk[name])
+            chunk[name] = tokenise_series(key, kind, chunk[name], region)
         for col in dated:
+            if col in entry.date_formats:
+                chunk[col] = parse_text_dates(chunk[col], entry.date_formats[col])
             chunk[col] = to_utc(chunk[col], tz)
         for col in entry.columns:
             chunk[columns.has(col)] = chunk[columns.has(col)].astype(bool)
         return chunk
 
-    parts: list[pd.DataFrame] = []
+    frames: list[pd.DataFrame] = []
     done = 0
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(select)
         for rows in result.partitions(chunk_rows):
-            parts.append(convert(pd.DataFrame(rows, columns=names)))
-            done += len(parts[-1])
+            frames.append(convert(pd.DataFrame(rows, columns=names)))
+            done += len(frames[-1])
             if progress is not None:
                 progress(done)
-    frame = pd.concat(parts, ignore_index=True) if parts else convert(pd.DataFrame(columns=names))
-    return TableSnapshot(frame[names], date_only, refs)
+    frame = pd.concat(frames, ignore_index=True) if frames else convert(pd.DataFrame(columns=names))
+    return TableSnapshot(frame, date_only, refs)
 
 
 def snapshot_source(
@@ -122,6 +134,7 @@ def snapshot_source(
             tz,
             chunk_rows=chunk_rows,
             progress=partial(progress, name) if progress else None,
+            region=catalog.region_of(source),
         )
         for name, entry in catalog.sources[source].tables.items()
     }

@@ -1,7 +1,8 @@
 """The subject index: one subject per person across the estate, and each subject's last interaction.
 
-Rows that share any identifier token (e-mail, phone, customer number) are one person; rows without
-identifiers belong to the person of their parent row. Connected components of the row-token graph give the
+Rows that share a strong identifier token (e-mail, customer number) are one person, and so are rows joined by a
+weak one (a phone) unless it would join people whose strong identifiers differ; rows without identifiers belong
+to the person of their parent row. Connected components of the row-token graph give the
 groups; each group's subject key is keyed from its smallest token, so it stays the same across runs and days.
 """
 
@@ -29,6 +30,8 @@ class SubjectIndex:
     rows: dict[TableId, pd.Series]
     subjects: pd.DataFrame
     tokens: dict[str, str] = field(default_factory=dict, repr=False)  # identifier token -> subject key
+    ambiguous: frozenset[str] = field(default=frozenset(), repr=False)
+    """Weak identifier tokens shared by different people (an office phone): they point at nobody."""
 
     def subject_of(self, source: str, table: str) -> pd.Series:
         return self.rows[(source, table)]
@@ -73,18 +76,29 @@ def _with_known(frame: pd.DataFrame, entry: TableEntry, known: pd.DataFrame | No
     return frame
 
 
+def _components(n: int, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    graph = coo_matrix((np.ones(len(sources), dtype=np.int8), (sources, targets)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
 def _identifier_groups(
     catalog: Catalog,
     snapshots: Mapping[str, SourceSnapshot],
     key: Key,
     known: Mapping[TableId, pd.DataFrame],
     token_subjects: Mapping[str, str],
-) -> tuple[dict[TableId, pd.Series], dict[str, str]]:
-    """Subject keys of every row of the tables that carry identifiers, and each token's subject key.
+) -> tuple[dict[TableId, pd.Series], dict[str, str], frozenset[str]]:
+    """Subject keys of every row of the tables that carry identifiers, each token's subject key, and the weak
+    tokens that would have joined different people.
 
-    A token an earlier run saw is tied to the subject it had then, so a person keeps their key when the row
-    that gave the group its smallest token is deleted.
+    Rows and tokens form a graph. Strong identifiers (and the subjects the ledger recorded) join rows outright.
+    A weak identifier (a phone by default: colleagues share an office phone) joins only where it does not
+    bring together rows whose strong identifiers belong to different groups; where it would, the strong groups
+    stay apart, a row known only by such weak identifiers is a subject of its own, and the weak tokens are
+    reported as ambiguous, pointing at nobody. A token an earlier run saw is tied to the subject it had then,
+    so a person keeps their key when the row that gave the group its smallest token is deleted.
     """
+    weak_prefixes = tuple(f"{kind.value[0]}:" for kind in catalog.weak_identifiers())
     tables: list[tuple[TableId, pd.DataFrame, list[str]]] = []
     for source, table, entry in catalog.tables():
         if entry.subject.identifiers:
@@ -106,16 +120,36 @@ def _identifier_groups(
     uniq = np.asarray(uniques, dtype=object)
     linked = [(i, KNOWN + token_subjects[u]) for i, u in enumerate(uniq.tolist()) if u in token_subjects]
     all_codes, all_names = pd.factorize(np.concatenate([uniq, np.array([n for _, n in linked], dtype=object)]))
+    names = pd.Series(np.asarray(all_names, dtype=object))
+    n = n_rows + len(all_names)
+    weak_token = np.zeros(n, dtype=bool)
+    weak_token[n_rows:] = names.str.startswith(weak_prefixes).to_numpy() if weak_prefixes else False
     sources = np.concatenate([row_arr, n_rows + np.array([i for i, _ in linked], dtype=np.int64)])
     targets = np.concatenate([n_rows + codes, n_rows + all_codes[len(uniq) :]])
-    n = n_rows + len(all_names)
-    graph = coo_matrix((np.ones(len(sources), dtype=np.int8), (sources, targets)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    # anchor of a component: its smallest token (a known subject first); rows without tokens anchor on themselves
+    weak_edge = weak_token[targets] | weak_token[sources]
+    full = _components(n, sources, targets)
+    strong = _components(n, sources[~weak_edge], targets[~weak_edge])
+    # a node is strong if a strong edge touches it: its strong component is a person for certain
+    strong_node = np.zeros(n, dtype=bool)
+    strong_node[sources[~weak_edge]] = True
+    strong_node[targets[~weak_edge]] = True
+    people = pd.DataFrame({"full": full[strong_node], "strong": strong[strong_node]}).drop_duplicates()
+    per_component = people.groupby("full")["strong"].nunique()
+    ambiguous_component = np.zeros(int(full.max()) + 1 if n else 0, dtype=bool)
+    ambiguous_component[per_component.index[per_component > 1].to_numpy()] = True
+    ambiguous = ambiguous_component[full] if n else np.zeros(0, dtype=bool)
+    labels = full.copy()
+    if ambiguous.any():
+        # strong nodes keep their strong group; a row known only by a shared weak identifier is its own
+        labels[ambiguous & strong_node] = n + strong[ambiguous & strong_node]
+        others = ambiguous & ~strong_node
+        labels[others] = 2 * n + np.flatnonzero(others)
+    ambiguous_tokens = frozenset(names[(ambiguous[n_rows:] & weak_token[n_rows:])].tolist())
+    # anchor of a group: its smallest token (a known subject first); rows without tokens anchor on themselves
     token_labels = labels[n_rows:]
-    names = pd.Series(np.asarray(all_names, dtype=object))
-    smallest = pd.DataFrame({"label": token_labels, "name": names}).sort_values(["label", "name"])
-    smallest = smallest.drop_duplicates("label")  # sorting beats a per-group min over strings by far
+    anchored = ~(ambiguous[n_rows:] & weak_token[n_rows:])
+    smallest = pd.DataFrame({"label": token_labels[anchored], "name": names[anchored].to_numpy()})
+    smallest = smallest.sort_values(["label", "name"]).drop_duplicates("label")  # sorting beats a per-group min
     anchors = pd.Series(smallest["name"].to_numpy(), index=smallest["label"].to_numpy())
     row_labels = labels[:n_rows]
     result: dict[TableId, pd.Series] = {}
@@ -132,15 +166,15 @@ def _identifier_groups(
         keys = anchor.map(subject_cache).to_numpy()
         result[table_id] = pd.Series(keys, index=frame["pk"].to_numpy(), dtype=object, name="subject")
     component_anchor = pd.Series(token_labels[: len(uniq)]).map(anchors)
-    for a in component_anchor.unique():
+    for a in component_anchor.dropna().unique():
         if a not in subject_cache:
             subject_cache[a] = a[len(KNOWN) :] if a.startswith(KNOWN) else subject_key(key, a)
     tokens = {
         t: subject_cache[a]
         for t, a in zip(uniq.tolist(), component_anchor.tolist(), strict=True)
-        if not t.startswith(KNOWN)
+        if not t.startswith(KNOWN) and t not in ambiguous_tokens and isinstance(a, str)
     }
-    return result, tokens
+    return result, tokens, ambiguous_tokens
 
 
 def build_subject_index(
@@ -153,7 +187,7 @@ def build_subject_index(
 ) -> SubjectIndex:
     """`known[(source, table)]` (pk as text, subject, fields) lists rows the ledger changed; see `_with_known`.
     `remembered` holds each subject's latest interaction seen by earlier runs, which still counts."""
-    rows, tokens = _identifier_groups(catalog, snapshots, key, known or {}, token_subjects or {})
+    rows, tokens, ambiguous = _identifier_groups(catalog, snapshots, key, known or {}, token_subjects or {})
     pending = [(s, t) for s, t, e in catalog.tables() if not e.subject.identifiers]
     while pending:
         progressed = False
@@ -192,4 +226,4 @@ def build_subject_index(
         subjects["last_interaction"] = subjects["last_interaction"].where(
             earlier.isna() | (subjects["last_interaction"] >= earlier), earlier
         )
-    return SubjectIndex(rows, subjects.reset_index(), tokens)
+    return SubjectIndex(rows, subjects.reset_index(), tokens, ambiguous)

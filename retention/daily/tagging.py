@@ -65,6 +65,39 @@ def _events(
     return frame
 
 
+def _record(
+    catalog: Catalog,
+    snapshots: Mapping[str, SourceSnapshot],
+    source: str,
+    table: str,
+    tz,
+    memo: dict[TableId, pd.DataFrame],
+) -> pd.DataFrame:
+    """Each row's record moment and its record date as stored (indexed by pk): its own, or with
+    `inherit_record_date` its parent row's, up the chain."""
+    if (source, table) in memo:
+        return memo[(source, table)]
+    entry = catalog.table(source, table)
+    snap = snapshots[source][table]
+    pks = snap.frame["pk"].to_numpy()
+    if entry.inherit_record_date and entry.subject.parent is not None:
+        parent = _record(catalog, snapshots, source, entry.subject.parent, tz, memo)
+        fks = snap.frame["fk"].to_numpy()
+        frame = pd.DataFrame(
+            {"record": parent["record"].reindex(fks).array, "raw": parent["raw"].reindex(fks).array}, index=pks
+        )
+    elif entry.record_date:
+        frame = pd.DataFrame(
+            {"record": _moment(snap, entry.record_date, tz).array, "raw": snap.frame[entry.record_date].array},
+            index=pks,
+        )
+    else:
+        frame = pd.DataFrame({"record": pd.Series(pd.NaT, index=pks, dtype=UTC_DTYPE)}, index=pks)
+        frame["raw"] = frame["record"]
+    memo[(source, table)] = frame
+    return frame
+
+
 def _references(snap: TableSnapshot, entry: TableEntry) -> dict[str, str]:
     """The foreign keys the database declares, and the catalog's parent link when the database does not
     declare it (SQLite files and legacy schemas often have none): a row belongs to its parent either way."""
@@ -81,6 +114,7 @@ def tag_records(
     tz = policy.timezone
     last_by_subject = index.last_interaction
     memo: dict[TableId, pd.DataFrame] = {}
+    records: dict[TableId, pd.DataFrame] = {}
     tagged: Tagged = {}
     for source, table, entry in catalog.tables():
         snap = snapshots[source][table]
@@ -93,10 +127,9 @@ def tag_records(
         out["last_interaction"] = pd.concat([out["last_interaction"], pd.Series(own, dtype=UTC_DTYPE)], axis=1).max(
             axis=1
         )
-        record_raw = (
-            raw[entry.record_date] if entry.record_date else pd.Series(pd.NaT, index=raw.index, dtype=UTC_DTYPE)
-        )
-        out["record"] = (_moment(snap, entry.record_date, tz) if entry.record_date else record_raw).pipe(as_utc).array
+        record = _record(catalog, snapshots, source, table, tz, records)
+        record_raw = pd.Series(record["raw"].to_numpy(), index=raw.index).pipe(as_utc)
+        out["record"] = record["record"].pipe(as_utc).array
         events = _events(catalog, snapshots, source, table, tz, memo)
         for event in events.columns:
             out[columns.event(event)] = events[event].pipe(as_utc).array

@@ -9,6 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from retention.config.catalog import IdentifierKind, TableEntry
+from retention.storage.row_keys import RowKey
 
 FLAG_CHUNK_ROWS = 50_000
 
@@ -42,9 +43,10 @@ def source_flags(
     identifiers = dict(entry.subject.identifiers)
     if not filled and not identifiers:
         return None
-    names = [entry.pk, *filled, *identifiers.values()]
+    names = [*entry.primary_key, *filled, *identifiers.values()]
     table = sa.table(table_name, *(sa.column(n) for n in dict.fromkeys(names)))
-    selected: list[sa.ColumnElement[Any]] = [table.c[entry.pk].label("pk")]
+    key = RowKey.of(table, entry.primary_key)
+    selected: list[sa.ColumnElement[Any]] = [*key.selected(table)]
     selected += [sa.case((table.c[c].is_(None), 0), else_=1).label(f"filled:{c}") for c in filled]
     selected += [
         sa.case((table.c[col].is_(None), None), (well_formed_sql(kind, table.c[col]), 1), else_=0).label(
@@ -58,4 +60,4 @@ def source_flags(
         result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(sa.select(*selected))
         for rows in result.partitions(chunk_rows):
             parts.append(pd.DataFrame(rows, columns=columns))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return key.joined(pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns))

@@ -122,6 +122,7 @@ class ComplianceReport:
     ledger_runs: list[str]
     held: pd.DataFrame
     undated: pd.DataFrame
+    shared_identifiers: int | None
     expiries: pd.DataFrame
     requests: Requests
     checks: list[CheckRow]
@@ -295,6 +296,7 @@ def gather_report(
         ledger_runs=runs,
         held=held,
         undated=undated,
+        shared_identifiers=plan.shared_identifiers if plan else None,
         expiries=expected_expiries(tagged, policy, as_of),
         requests=load_requests(control, as_of, policy.timezone),
         checks=list(checks),

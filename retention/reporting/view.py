@@ -83,6 +83,7 @@ class ReportView:
     held: Table | None
     held_missing: str
     undated: Table | None
+    shared_identifiers: int
     expiries: Table
     requests: RequestsView
     docs_link: str | None
@@ -202,6 +203,7 @@ def report_view(report: ComplianceReport) -> ReportView:
         held=_frame_table(report.held, ["source", "table", "hold reason", "rows"]),
         held_missing="No row was held." if report.has_plan else "Not known: no plan was available.",
         undated=_frame_table(report.undated, ["source", "table", "purpose", "rows"]),
+        shared_identifiers=report.shared_identifiers or 0,
         expiries=_expiries(report.expiries),
         requests=requests_view(report.requests, at, tz),
         docs_link=report.docs_link,

@@ -36,6 +36,7 @@ from retention.rules.clocks import last_day_kept
 from retention.rules.holds import Holds, held_rows
 from retention.storage.control import load_holds
 from retention.storage.engines import Estate
+from retention.storage.row_keys import RowKey
 
 WITHHELD = "(withheld for security)"
 
@@ -115,15 +116,16 @@ def write_export(
             continue
         entry = catalog.table(source, table)
         sa_table = sa.Table(table, sa.MetaData(), autoload_with=estate.sources[source])
-        pk_col = sa_table.c[entry.pk]
+        key = RowKey.of(sa_table, entry.primary_key)
         withheld = {c for c, spec in entry.columns.items() if spec.category is Category.CREDENTIAL}
         pks = tagged["pk"].tolist()
         data: dict[object, dict[str, object]] = {}
         with estate.sources[source].connect() as conn:
             for start in range(0, len(pks), 1000):
-                query = sa.select(sa_table).where(pk_col.in_(pks[start : start + 1000])).order_by(pk_col)
+                match = key.match(conn, sa_table, pks[start : start + 1000])
+                query = sa.select(sa_table).where(match).order_by(*key.order_by(sa_table))
                 for row in conn.execute(query).mappings():
-                    data[row[entry.pk]] = {
+                    data[key.of_rows([[row[c] for c in key.columns]])[0]] = {
                         c: (WITHHELD if c in withheld and row[c] is not None else plain_value(row[c])) for c in row
                     }
         records: list[ExportRecord] = []

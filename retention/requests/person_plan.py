@@ -23,7 +23,7 @@ from retention.requests.receipts import KeptRows, TableReceipt, UnchangedRows, V
 from retention.requests.view import EstateView, Progress
 from retention.rules import columns
 from retention.rules.clocks import last_day_kept
-from retention.rules.holds import HOLD_BOOKKEEPING, HOLD_WHY, Holds, held_rows
+from retention.rules.holds import HOLD_BOOKKEEPING, Holds, held_rows, hold_why
 from retention.rules.minimisation import fields_freed, only_filled_fields
 from retention.rules.pseudonyms import changed_fields
 from retention.rules.references import children_first, referenced_by_staying
@@ -167,7 +167,7 @@ def plan_for_person(
             if reason == HOLD_BOOKKEEPING:
                 days = [d for d in (last_day_kept(x, tz) for x in holding.loc[group.index, "until"]) if d]
                 until = max(days) if days else None
-            decision.keep(reason, len(group), until, HOLD_WHY[reason])
+            decision.keep(reason, len(group), until, hold_why(reason, policy))
         if (held != "").any():
             plan.held_keys[tid] = pd.Series(
                 held[held != ""].to_numpy(),

@@ -90,6 +90,11 @@ class Receipt(_Part):
     run_id: str
     identifiers_given: list[str] = Field(default_factory=list)
     matched_by: list[str] = Field(default_factory=list)
+    shared_identifiers: list[str] = Field(
+        default_factory=list,
+        description="kinds of identifiers given that several people share (a weak one, e.g. an office phone), "
+        "so they were not used to find the person",
+    )
     found: bool
     subjects: list[str] = Field(default_factory=list)
     tables: list[TableReceipt] = Field(default_factory=list)
@@ -141,6 +146,14 @@ def receipt_text(receipt: Receipt) -> str:
         f"received {receipt.received_at}, answer due by {receipt.deadline}, completed {receipt.completed_at}",
         f"identifiers given: {', '.join(receipt.identifiers_given) or 'none'}"
         + (f"; matched by: {', '.join(receipt.matched_by)}" if receipt.matched_by else ""),
+        *(
+            [
+                f"not used, because several people share them: {', '.join(receipt.shared_identifiers)}; "
+                "give an identifier only this person has (e-mail, customer number) to reach their other records"
+            ]
+            if receipt.shared_identifiers
+            else []
+        ),
         "",
         receipt.summary,
     ]

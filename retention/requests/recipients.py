@@ -12,6 +12,7 @@ from retention.config.requests import RequestSettings
 from retention.requests.receipts import Recipient
 from retention.requests.view import EstateView
 from retention.storage.engines import Estate
+from retention.storage.row_keys import RowKey
 
 
 def recipients_of(
@@ -30,11 +31,13 @@ def recipients_of(
         sa_table = sa.Table(table, sa.MetaData(), autoload_with=estate.sources[source])
         columns = [sa_table.c[rec.recipient]]
         columns += [sa_table.c[c] for c in (rec.data, rec.date) if c is not None]
-        pk_col = sa_table.c[entry.pk]
+        key = RowKey.of(sa_table, entry.primary_key)
         pks = rows["pk"].tolist()
         with estate.sources[source].connect() as conn:
             for start in range(0, len(pks), 1000):
-                for row in conn.execute(sa.select(*columns).where(pk_col.in_(pks[start : start + 1000]))):
+                for row in conn.execute(
+                    sa.select(*columns).where(key.match(conn, sa_table, pks[start : start + 1000]))
+                ):
                     values = row._mapping
                     name = str(values[rec.recipient])
                     records[name] = records.get(name, 0) + 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -25,7 +25,7 @@ from retention.requests.locks import release_locks
 from retention.requests.model import MAX_IDENTIFIER_CHARS, SubjectRequest
 from retention.requests.receipts import Receipt
 from retention.rules.calendar import add_period_to, utc
-from retention.rules.identity import identifier_token, normalise
+from retention.rules.identity import DEFAULT_REGION, identifier_token, normalise
 from retention.storage.schema import ensure_schema, subject_requests, subject_tokens
 
 
@@ -62,14 +62,18 @@ def check_identifier(kind: IdentifierKind, value: str) -> None:
         raise ValueError(f"the {kind.value} given is not valid text (it holds a lone surrogate)") from None
 
 
-def tokens_of(key: Key, identifiers: Mapping[IdentifierKind, str]) -> list[str]:
-    """Keyed tokens of the identifiers, normalised exactly as the snapshots normalise the estate's values."""
+def tokens_of(
+    key: Key, identifiers: Mapping[IdentifierKind, str], regions: Sequence[str] = (DEFAULT_REGION,)
+) -> list[str]:
+    """Keyed tokens of the identifiers, normalised exactly as the snapshots normalise the estate's values; a
+    phone number without its country code is read in each of the estate's phone `regions`."""
     tokens = []
     for kind, value in identifiers.items():
-        norm = normalise(kind, value)
-        if norm:
-            tokens.append(identifier_token(key, kind, norm))
-    return tokens
+        for region in regions if kind is IdentifierKind.PHONE else regions[:1]:
+            norm = normalise(kind, value, region)
+            if norm:
+                tokens.append(identifier_token(key, kind, norm))
+    return list(dict.fromkeys(tokens))
 
 
 def deadline_for(received_at: dt.datetime, settings: RequestSettings, tz: ZoneInfo) -> dt.datetime:
@@ -86,8 +90,9 @@ def register_request(
     tz: ZoneInfo,
     *,
     received_at: dt.datetime | None = None,
+    regions: Sequence[str] = (DEFAULT_REGION,),
 ) -> int:
-    """Store a new pending request and return its id."""
+    """Store a new pending request and return its id; `regions`: the estate's phone regions (`Catalog.regions`)."""
     if not identifiers:
         raise ValueError("give at least one identifier: --email, --phone or --customer-number")
     for ident_kind, value in identifiers.items():
@@ -104,7 +109,7 @@ def register_request(
                 attempt=1,
                 identifier_kinds=",".join(k.value for k in identifiers),
                 identifiers=json.dumps({k.value: v for k, v in identifiers.items()}, ensure_ascii=True),
-                tokens=",".join(dict.fromkeys(tokens_of(key, identifiers))),
+                tokens=",".join(tokens_of(key, identifiers, regions)),
             )
         )
         inserted = result.inserted_primary_key

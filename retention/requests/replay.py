@@ -27,6 +27,7 @@ from retention.config.loading import EstateConfig
 from retention.rules import columns
 from retention.rules.calendar import end_of_day
 from retention.rules.identity import tokenise_series
+from retention.storage.control import shared_among
 from retention.storage.marker import marker
 from retention.storage.schema import DONE, ensure_schema, ledger, replays, subject_tokens
 
@@ -186,11 +187,13 @@ def _restored_subjects(
         root = chain[-1]
         identifiers = catalog.table(source, root).subject.identifiers
         tables = [applier.table(t) for t in chain]
-        query = sa.select(
-            tables[0].c[catalog.table(source, table).pk].label("pk"),
-            tables[-1].c[catalog.table(source, root).pk].label("root_pk"),
+        key, root_key = applier.row_key(table), applier.row_key(root)
+        selected = [
+            *key.selected(tables[0]),
+            *root_key.selected(tables[-1], "root_pk"),
             *(tables[-1].c[col].label(columns.identifier(kind.value)) for kind, col in identifiers.items()),
-        ).select_from(tables[0])
+        ]
+        query = sa.select(*selected).select_from(tables[0])
         for child, parent in itertools.pairwise(tables):
             link = catalog.table(source, child.name).subject
             assert link.foreign_key is not None, "a table with a parent has a foreign key (catalog validation)"
@@ -200,25 +203,27 @@ def _restored_subjects(
         with applier.engine.connect() as conn:
             for i in range(0, len(pks), 1000):
                 chunk = pks[i : i + 1000]
-                part = conn.execute(query.where(tables[0].c[catalog.table(source, table).pk].in_(chunk))).all()
-                frames.append(
-                    pd.DataFrame(part, columns=["pk", "root_pk", *(columns.identifier(k.value) for k in identifiers)])
-                )
+                part = conn.execute(query.where(key.match(conn, tables[0], chunk))).all()
+                frames.append(pd.DataFrame(part, columns=[c.name for c in selected]))
         found = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         if found.empty:
             continue
+        found = root_key.joined(key.joined(found), "root_pk")
         token_cols = []
         for kind in identifiers:
             name = columns.identifier(kind.value)
-            found[name] = tokenise_series(keyring.subject, kind, found[name].astype(object))
+            found[name] = tokenise_series(keyring.subject, kind, found[name].astype(object), catalog.region_of(source))
             token_cols.append(name)
         tokens = sorted({t for c in token_cols for t in found[c].dropna()})
         by_token = _token_subjects(control, tokens)
         earlier = _ledger_subjects(control, source, root, [str(p) for p in found["root_pk"]], present)
         root_pks = [str(p) for p in found["root_pk"]]
+        with control.connect() as conn:
+            shared = shared_among(conn, tokens)
         token_values = [found[c].tolist() for c in token_cols]
         for i, pk in enumerate(found["pk"].tolist()):
-            tokens_here = [col[i] for col in token_values if isinstance(col[i], str)]
+            # a phone several people share ties the row to nobody: it neither confirms nor contradicts
+            tokens_here = [col[i] for col in token_values if isinstance(col[i], str) and col[i] not in shared]
             mapped = {by_token.get(t) for t in tokens_here}
             if not tokens_here or mapped == {None}:
                 allowed[(table, str(pk))] = earlier.get(root_pks[i], set())

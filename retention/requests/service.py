@@ -90,7 +90,7 @@ def carry_out_request(
             requeue_request(control, request_id, "another request for the same person ran too long; queued again")
             return RequestOutcome(request_id, RequestStatus.PENDING, "queued again: person busy", None)
         view = read_person(config, estate, keyring, request.tokens, progress)
-        match = find_person(view, control, request, keyring)
+        match = find_person(view, control, request, keyring, config.catalog.regions())
         extra = set(match.subjects) - set(pre_keys)
         if extra:
             try:
@@ -136,6 +136,7 @@ def _act(
         run_id=run_id,
         identifiers_given=list(request.identifier_kinds),
         matched_by=list(match.kinds_matched),
+        shared_identifiers=list(match.shared),
         found=bool(match.subjects) and not match.ambiguous,
         subjects=sorted(match.subjects),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -25,6 +25,7 @@ from retention.requests.register import (
 from retention.requests.view import EstateView
 from retention.rules.calendar import end_of_day
 from retention.rules.holds import Holds
+from retention.rules.identity import DEFAULT_REGION
 from retention.storage.schema import ensure_schema, marketing_suppressions
 
 
@@ -72,13 +73,15 @@ def load_suppressions(control: sa.Engine) -> Suppressions:
     return Suppressions(frozenset(s for s, _, _ in rows if s), frozenset(t for _, t, _ in rows if t), rules)
 
 
-def is_suppressed(control: sa.Engine, key: Key, kind: IdentifierKind, value: str) -> bool:
+def is_suppressed(
+    control: sa.Engine, key: Key, kind: IdentifierKind, value: str, regions: Sequence[str] = (DEFAULT_REGION,)
+) -> bool:
     """For the newsletter's sign-up form: has this e-mail (or phone) objected to marketing? Keyed, no clear text."""
-    tokens = tokens_of(key, {kind: value})
+    tokens = tokens_of(key, {kind: value}, regions)
     if not tokens:
         return False
     current = load_suppressions(control)
-    if tokens[0] in current.tokens:
+    if set(tokens) & current.tokens:
         return True
     return bool(set(subjects_of_tokens(control, tokens).values()) & current.subjects)
 

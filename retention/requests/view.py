@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import dataclasses
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -71,14 +72,21 @@ def _in_values(column: str, values: list[object]) -> Callable[[sa.Table], sa.Col
 
 
 def _snapshot_where(
-    config: EstateConfig, engine: sa.Engine, table: str, entry: TableEntry, key: Key, column: str, values: list[object]
+    config: EstateConfig,
+    engine: sa.Engine,
+    source: str,
+    table: str,
+    entry: TableEntry,
+    key: Key,
+    column: str,
+    values: list[object],
 ) -> TableSnapshot:
     """The snapshot of the rows whose `column` is one of `values` (an index lookup per chunk of keys)."""
-    tz = config.policy.timezone
+    tz, region = config.policy.timezone, config.catalog.region_of(source)
     if not values:
-        return snapshot_table(engine, table, entry, key, tz, where=lambda _t: sa.false())
+        return snapshot_table(engine, table, entry, key, tz, where=lambda _t: sa.false(), region=region)
     parts = [
-        snapshot_table(engine, table, entry, key, tz, where=_in_values(column, chunk))
+        snapshot_table(engine, table, entry, key, tz, where=_in_values(column, chunk), region=region)
         for chunk in (values[i : i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK))
     ]
     frame = pd.concat([p.frame for p in parts], ignore_index=True).drop_duplicates("pk", ignore_index=True)
@@ -107,17 +115,24 @@ def read_person(
         engine = estate.sources[source]
         if entry.subject.identifiers:
             say(f"identifiers of {source}.{table}")
-            snapshots[source][table] = snapshot_table(engine, table, entry, key, config.policy.timezone)
+            snapshots[source][table] = snapshot_table(
+                engine, table, entry, key, config.policy.timezone, region=catalog.region_of(source)
+            )
         else:
-            snapshots[source][table] = _snapshot_where(config, engine, table, entry, key, entry.pk, [])
+            snapshots[source][table] = _snapshot_where(
+                config, engine, source, table, entry, key, str(entry.subject.foreign_key), []
+            )
     first = build_subject_index(catalog, snapshots, key, known, activity, remembered)
-    save_token_subjects(control, first.tokens, remembered)
-    subjects = {s for t in tokens if (s := first.tokens.get(t) or remembered.get(t))}
+    save_token_subjects(control, first.tokens, remembered, first.ambiguous)
+    subjects = {s for t in tokens if t not in first.ambiguous and (s := first.tokens.get(t) or remembered.get(t))}
     if subjects:
         say("rows of the person")
     included = _keep_identity_rows(catalog, snapshots, first, subjects)
     _add_descendants(config, estate, key, snapshots, included)
-    index = build_subject_index(catalog, snapshots, key, known, activity, remembered)
+    # the narrowed rows no longer show which weak identifiers other people share: the whole estate's index does
+    index = dataclasses.replace(
+        build_subject_index(catalog, snapshots, key, known, activity, remembered), ambiguous=first.ambiguous
+    )
     save_activity(control, index.last_interaction.reindex(sorted(subjects)).dropna(), activity)
     return EstateView(snapshots, index, tag_records(catalog, config.policy, snapshots, index))
 
@@ -165,7 +180,7 @@ def _add_descendants(
             assert parent is not None, "a table without identifiers has a parent (catalog validation)"
             parent_keys = included[(source, parent)]
             snap = _snapshot_where(
-                config, estate.sources[source], table, entry, key, str(entry.subject.foreign_key), parent_keys
+                config, estate.sources[source], source, table, entry, key, str(entry.subject.foreign_key), parent_keys
             )
             snapshots[source][table] = snap
             included[(source, table)] = snap.frame["pk"].tolist()
@@ -179,7 +194,7 @@ def _add_descendants(
             targets = included.get((source, parent))
             if column == entry.subject.foreign_key or not targets:
                 continue
-            extra = _snapshot_where(config, estate.sources[source], table, entry, key, column, targets)
+            extra = _snapshot_where(config, estate.sources[source], source, table, entry, key, column, targets)
             frame = pd.concat([snapshots[source][table].frame, extra.frame], ignore_index=True)
             snapshots[source][table] = TableSnapshot(
                 frame.drop_duplicates("pk", ignore_index=True), snap.date_only, snap.refs
@@ -193,18 +208,25 @@ class Match:
     subjects: frozenset[str]
     kinds_matched: tuple[str, ...]
     ambiguous: bool
+    shared: tuple[str, ...] = ()
+    """Kinds of identifier given that several people share (weak and ambiguous): not used to match."""
 
 
-def find_person(view: EstateView, control: sa.Engine, request: SubjectRequest, keyring: Keyring) -> Match:
-    """Match the keyed tokens of the identifiers given against the subject index (current and remembered)."""
+def find_person(
+    view: EstateView, control: sa.Engine, request: SubjectRequest, keyring: Keyring, regions: Sequence[str]
+) -> Match:
+    """Match the keyed tokens of the identifiers given against the subject index (current and remembered); a
+    phone without country code is read in each of the estate's `regions`."""
     identifiers = request.identifiers or {}
     tokens = {
-        kind: token
-        for kind, value in identifiers.items()
-        for token in tokens_of(keyring.subject, {IdentifierKind(kind): value})
+        kind: tokens_of(keyring.subject, {IdentifierKind(kind): value}, regions) for kind, value in identifiers.items()
     }
-    mapping = subjects_of_tokens(control, list(tokens.values()))
+    shared = {kind for kind, ts in tokens.items() if set(ts) & view.index.ambiguous}
+    usable = {kind: ts for kind, ts in tokens.items() if kind not in shared}
+    mapping = subjects_of_tokens(control, [t for ts in usable.values() for t in ts])
     living = set(view.index.subjects["subject"])
-    by_kind = {kind: mapping[t] for kind, t in tokens.items() if mapping.get(t) in living}
-    subjects = frozenset(by_kind.values())
-    return Match(subjects, tuple(sorted(by_kind)), len(subjects) > 1)
+    by_kind = {
+        kind: found for kind, ts in usable.items() if (found := {mapping[t] for t in ts if t in mapping} & living)
+    }
+    subjects = frozenset[str]().union(*by_kind.values())
+    return Match(subjects, tuple(sorted(by_kind)), len(subjects) > 1, tuple(sorted(shared)))

@@ -69,6 +69,21 @@ def end_of_day(day: dt.date, tz: ZoneInfo) -> pd.Timestamp:
     return pd.Timestamp(start_next).tz_convert("UTC")
 
 
+TIME_CODES = ("%H", "%I", "%M", "%S", "%f", "%X", "%c", "%p", "%T", "%R")
+
+
+def has_time(fmt: str) -> bool:
+    """Whether a text date format carries a time of day; without one a value means its whole local day."""
+    return any(code in fmt for code in TIME_CODES)
+
+
+def parse_text_dates(values: pd.Series, fmt: str) -> pd.Series:
+    """Dates stored as text in the catalog's format, as naive local moments; a value that does not parse (or
+    is empty) gives no date, which the plan reports instead of guessing."""
+    text = values.astype("string").str.strip()
+    return pd.to_datetime(text.where(text != ""), format=fmt, errors="coerce")
+
+
 def to_utc(values: pd.Series, tz: ZoneInfo) -> pd.Series:
     """Naive timestamps are local business time; aware ones keep their instant. DST gaps shift forward."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):

@@ -1,10 +1,10 @@
 """Holds: which rows no action may touch, and why. One rule for the daily plan, requests and the access export.
 
-A voucher inside its bookkeeping period may be neither altered nor destroyed (bogføringsloven; GDPR
-Art 17(3)(b)); a person's rows needed for a legal claim stay (Art 17(3)(e)); a restricted person's rows are
-only stored (Art 18). The first reason that applies is the one reported. A row that references a held row
-(an invoice's lines, a held order's shipments) is part of what is held and is held with it, for the same
-reason, all the way down.
+A voucher inside its bookkeeping period may be neither altered nor destroyed (the bookkeeping law the policy's
+bookkeeping purpose names; GDPR Art 17(3)(b)); a person's rows needed for a legal claim stay (Art 17(3)(e)); a
+restricted person's rows are only stored (Art 18). The first reason that applies is the one reported. A row
+that references a held row (an invoice's lines, a held order's shipments) is part of what is held and is held
+with it, for the same reason, all the way down.
 """
 
 from __future__ import annotations
@@ -28,10 +28,18 @@ HOLD_LEGAL_CLAIM = "legal_claim"
 HOLD_RESTRICTION = "restriction"
 
 HOLD_WHY = {
-    HOLD_BOOKKEEPING: "accounting voucher inside its bookkeeping period (bogføringsloven; GDPR Art 17(3)(b))",
     HOLD_LEGAL_CLAIM: "needed for a legal claim (GDPR Art 17(3)(e)); kept until the claim is settled",
     HOLD_RESTRICTION: "restricted: stored only (Art 18)",
 }
+
+
+def hold_why(reason: str, policy: Policy) -> str:
+    """Why rows are held, in words for a receipt; a voucher cites the law the policy gives for bookkeeping, so an
+    estate under another country's law is not told of Danish law."""
+    if reason == HOLD_BOOKKEEPING:
+        basis = policy.purposes[policy.bookkeeping_hold.purpose].legal_basis
+        return f"accounting voucher inside its bookkeeping period ({basis}; GDPR Art 17(3)(b))"
+    return HOLD_WHY[reason]
 
 
 @dataclass(frozen=True)

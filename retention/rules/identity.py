@@ -51,9 +51,12 @@ NORMALISERS = {
 }
 
 
-def normalise(kind: IdentifierKind, value: object) -> str | None:
+def normalise(kind: IdentifierKind, value: object, region: str = DEFAULT_REGION) -> str | None:
+    """`region`: the country a phone number without its country code is read in (the source's locale)."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
+    if kind is IdentifierKind.PHONE:
+        return normalise_phone(str(value), region)
     return NORMALISERS[kind](str(value))
 
 
@@ -63,7 +66,7 @@ def identifier_token(key: Key, kind: IdentifierKind, normalised: str) -> str:
     return f"{kind.value[0]}:{digest.hexdigest()[:32]}"
 
 
-def tokenise_series(key: Key, kind: IdentifierKind, values: pd.Series) -> pd.Series:
+def tokenise_series(key: Key, kind: IdentifierKind, values: pd.Series, region: str = DEFAULT_REGION) -> pd.Series:
     """Vectorised over distinct values: real tables repeat identifiers little, but chunks repeat None a lot."""
     out = pd.Series(None, index=values.index, dtype="object")
     present = values.dropna()
@@ -71,7 +74,7 @@ def tokenise_series(key: Key, kind: IdentifierKind, values: pd.Series) -> pd.Ser
         return out
     tokens: dict[object, str | None] = {}
     for raw in present.unique():
-        norm = normalise(kind, raw)
+        norm = normalise(kind, raw, region)
         tokens[raw] = identifier_token(key, kind, norm) if norm else None
     out.loc[present.index] = present.map(tokens)
     return out

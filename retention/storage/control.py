@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 
 import pandas as pd
 import sqlalchemy as sa
 
 from retention.config.catalog import TableId
 from retention.rules.holds import Holds
-from retention.storage.schema import ledger, legal_holds, restrictions, subject_activity, subject_tokens
+from retention.storage.schema import (
+    ledger,
+    legal_holds,
+    restrictions,
+    shared_tokens,
+    subject_activity,
+    subject_tokens,
+)
 
 
 def load_holds(engine: sa.Engine) -> Holds:
@@ -55,11 +63,30 @@ def load_token_subjects(engine: sa.Engine) -> dict[str, str]:
         return dict(conn.execute(sa.select(subject_tokens.c.token, subject_tokens.c.subject)).all())
 
 
-def save_token_subjects(engine: sa.Engine, current: dict[str, str], remembered: dict[str, str]) -> None:
-    """Remember each token's subject, so a person keeps their subject key when rows come and go."""
+def shared_among(conn: sa.Connection, tokens: Collection[str]) -> set[str]:
+    """Which of the tokens are weak ones that several people share."""
+    listed, found = sorted(tokens), set()
+    for start in range(0, len(listed), 1000):
+        chunk = listed[start : start + 1000]
+        found |= set(conn.execute(sa.select(shared_tokens.c.token).where(shared_tokens.c.token.in_(chunk))).scalars())
+    return found
+
+
+def save_token_subjects(
+    engine: sa.Engine, current: dict[str, str], remembered: dict[str, str], shared: Collection[str] = ()
+) -> None:
+    """Remember each token's subject, so a person keeps their subject key when rows come and go, and the weak
+    tokens several people share: they point at nobody from then on (kept as shared even if they stop being,
+    since a restored backup may still hold them)."""
     new = [{"token": t, "subject": s} for t, s in current.items() if t not in remembered]
     moved = [{"_t": t, "_s": s} for t, s in current.items() if t in remembered and remembered[t] != s]
     with engine.begin() as conn:
+        added = sorted(set(shared) - shared_among(conn, shared))
+        for start in range(0, len(added), 10_000):
+            conn.execute(shared_tokens.insert(), [{"token": t} for t in added[start : start + 10_000]])
+        stale = sorted(t for t in shared if t in remembered and t not in current)
+        for start in range(0, len(stale), 1000):
+            conn.execute(subject_tokens.delete().where(subject_tokens.c.token.in_(stale[start : start + 1000])))
         for start in range(0, len(new), 10_000):
             conn.execute(subject_tokens.insert(), new[start : start + 10_000])
         if moved:

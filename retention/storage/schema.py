@@ -131,6 +131,13 @@ subject_tokens = sa.Table(
     sa.Column("subject", sa.String(40), nullable=False, index=True),
 )
 
+shared_tokens = sa.Table(
+    "shared_tokens",
+    metadata,
+    sa.Column("token", sa.String(40), primary_key=True),
+)
+"""Weak identifier tokens that would join different people: they point at nobody (`daily.subjects`)."""
+
 
 _LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 

@@ -89,3 +89,46 @@ def test_bulk_writes_and_reads_store_what_sqlalchemy_would(databases: ServerData
             assert matching.scalar_one() == 2
     finally:
         engine.dispose()
+
+
+@pytest.mark.servers
+def test_bulk_writes_and_reads_by_a_composite_key(databases: ServerDatabases) -> None:
+    """An order line's key is (order, line): every bulk function matches both parts, never one alone."""
+    engine = sa.create_engine(databases.new_url("bulkpair"))
+    table = sa.Table(
+        "lines",
+        sa.MetaData(),
+        sa.Column("order_id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("line_no", sa.String(4), primary_key=True),
+        sa.Column("note", sa.String(40)),
+    )
+    table.create(engine)
+    pk = ("order_id", "line_no")
+    pairs = [(order, str(line)) for order in range(300) for line in range(1, 5)]
+    try:
+        with engine.begin() as conn:
+            bulk.insert_columns(
+                conn,
+                table,
+                {"order_id": [o for o, _ in pairs], "line_no": [n for _, n in pairs], "note": ["n"] * len(pairs)},
+            )
+            bulk.update_many(conn, table, ["note"], pk, [("x", 3, "2"), ("y", 4, "1")])
+            bulk.set_constants(conn, table, pk, {"note": None}, [(5, "1"), (5, "3")])
+            bulk.delete_keys(conn, table, pk, [(0, "1"), (1, "4")])
+        with engine.connect() as conn:
+            rows = {(r.order_id, r.line_no): r.note for r in conn.execute(sa.select(table))}
+            assert len(rows) == len(pairs) - 2 and (0, "1") not in rows and (0, "2") in rows and (1, "4") not in rows
+            assert rows[(3, "2")] == "x" and rows[(3, "1")] == "n" and rows[(4, "1")] == "y" and rows[(2, "2")] == "n"
+            assert rows[(5, "1")] is None and rows[(5, "2")] == "n" and rows[(5, "3")] is None
+            typed = bulk.fetch_typed(conn, table, ["order_id", "line_no", "note"], pk, [(3, "2"), (3, "9"), (4, "1")])
+            assert sorted(zip(typed["order_id"], typed["line_no"], typed["note"], strict=True)) == [
+                (3, "2", "x"),
+                (4, "1", "y"),
+            ]
+            raw = bulk.fetch_raw(conn, table, ["order_id", "line_no"], pk, [(2, "1"), (1, "2"), (2, "9")])
+            assert sorted(tuple(r) for r in raw) == [(1, "2"), (2, "1")]
+            both = sa.tuple_(table.c.order_id, table.c.line_no)
+            matching = conn.execute(sa.select(sa.func.count()).where(bulk.in_keys(conn, both, [(3, "2"), (2, "3")])))
+            assert matching.scalar_one() == 2
+    finally:
+        engine.dispose()

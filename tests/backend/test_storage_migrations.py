@@ -70,8 +70,9 @@ def test_a_fresh_database_is_upgraded_to_the_newest_revision(databases: ServerDa
     engine = sa.create_engine(databases.new_url("fresh"))
     try:
         ensure_schema(engine)
-        assert head_revision() == "0001"
+        assert head_revision() == "0002"
         assert_at_head(engine)
+        assert "shared_tokens" in sa.inspect(engine).get_table_names()
         record_one_entry(engine)
         with engine.connect() as conn:
             row = conn.execute(sa.select(ledger.c.pk, ledger.c.batch_id, ledger.c.rule, ledger.c.status)).one()

@@ -159,6 +159,33 @@ def test_a_broken_policy_stops_plan_naming_file_and_entry(cli_env: Path, monkeyp
     assert "fix: write a whole number and a unit" in result.stderr
 
 
+def test_check_config_reports_the_policy_the_catalog_and_the_databases_in_one_pass(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in the policy and a column the catalog names but the database lacks: both in one run, not one per
+    round of fixing; and a catalog that does not parse is reported with the policy's problems too."""
+    policy = (CONFIG_DIR / "policy.yaml").read_text(encoding="utf-8")
+    catalog = (CONFIG_DIR / "catalog.yaml").read_text(encoding="utf-8")
+    assert catalog.count("record_date: invoice_date") == 1 and catalog.count("interactions: [paid_at]") == 1
+    (cli_env / "policy.yaml").write_text(policy.replace("period: 5 years", "period: 5 yaers"), encoding="utf-8")
+    broken = catalog.replace("record_date: invoice_date", "record_date: invoice_dat")
+    colour = catalog.replace("interactions: [paid_at]", "interactions: [paid_at]\n        colour: blue")
+    (cli_env / "catalog.yaml").write_text(broken, encoding="utf-8")
+    monkeypatch.setenv("RETENTION_POLICY", str(cli_env / "policy.yaml"))
+    monkeypatch.setenv("RETENTION_CATALOG", str(cli_env / "catalog.yaml"))
+    result = invoke("check-config")
+    assert result.exit_code == 1
+    said = " ".join(result.stderr.split())
+    assert "purposes.bookkeeping.period: period '5 yaers' has an unknown unit 'yaers'" in said
+    assert "sources.enrolment.tables.invoices.record_date: column 'invoice_dat' does not exist" in said
+    assert "2 problems in the configuration" in said
+
+    (cli_env / "catalog.yaml").write_text(colour, encoding="utf-8")
+    said = " ".join(invoke("check-config").stderr.split())
+    assert "sources.enrolment.tables.payments.colour: unknown field 'colour'" in said
+    assert "purposes.bookkeeping.period: period '5 yaers'" in said
+
+
 def test_without_a_key_plan_refuses_to_start_outside_the_demo(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Real data without a key would give unkeyed or throw-away pseudonyms: the engine must not start."""
     monkeypatch.delenv("RETENTION_KEY")

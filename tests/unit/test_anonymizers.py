@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import phonenumbers
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,11 +28,12 @@ import anonymizers
 from anonymizers import REGISTRY, Anonymizer, ColumnSpec, Context, Key, UnknownAnonymizerError, get, hmac_hex
 from anonymizers.clear import cleared
 from anonymizers.draw_pools import draw
-from anonymizers.generalize import birth_band, ip_network, month_start, postal_region, year_start
+from anonymizers.generalize import POSTAL_SCHEMES, birth_band, ip_network, month_start, postal_region, year_start
 from anonymizers.keys import hmac_digest, hmac_digests
-from anonymizers.pools import POOL_FILE, Pools, ascii_fold, load
+from anonymizers.locales import COUNTRIES, DEFAULT_LOCALE, LOCALES, get_locale
+from anonymizers.pools import Pools, ascii_fold, load, pool_file, pools
 from anonymizers.scrub import NAME, fit_text, name_pattern, scrub_one
-from anonymizers.surrogates import surrogate_series
+from anonymizers.surrogates import PHONE_FORMATS, surrogate_series
 from anonymizers.tokens import MIN_TOKEN_HEX, make_token
 from anonymizers.uniqueness import _fold, collation_key
 
@@ -39,10 +42,12 @@ SECRET = bytes(range(32))
 KEY = Key("k1", SECRET)
 OTHER_SECRET = Key("k1", bytes(range(1, 33)))
 OTHER_ID = Key("k2", SECRET)
-SURROGATE_KINDS = ("name", "email", "phone", "address", "username")
+SURROGATE_KINDS = ("name", "first_name", "last_name", "email", "phone", "address", "username")
 REQUIRED = {
     "token",
     "surrogate_name",
+    "surrogate_first_name",
+    "surrogate_last_name",
     "surrogate_email",
     "surrogate_phone",
     "surrogate_address",
@@ -216,9 +221,11 @@ key = Key("k1", bytes(range(32)))
 values = pd.Series(["a@x.dk", "b@x.dk", "c@x.dk", None], dtype=object)
 seeds = pd.Series(["s1", "s2", "s1", "s4"], dtype=object)
 out = {}
-for name in ("token", "surrogate_name", "surrogate_email", "surrogate_phone", "surrogate_address",
-             "surrogate_username"):
+for name in ("token", "surrogate_name", "surrogate_first_name", "surrogate_last_name", "surrogate_email",
+             "surrogate_phone", "surrogate_address", "surrogate_username"):
     out[name] = get(name)(values, Context(key=key, seeds=seeds)).tolist()
+    for locale in ("en_GB", "de_DE"):
+        out[f"{name} {locale}"] = get(name)(values, Context(key=key, seeds=seeds, locale=locale)).tolist()
     out[name + "_unique"] = get(name)(values, Context(key=key, seeds=seeds, column=ColumnSpec(unique=True,
         max_length={"token": 20, "surrogate_email": 20}.get(name, 12)), taken=frozenset({"x"}),
         options={"length": 16, "prefix": ""} if name == "token" else {})).tolist()
@@ -293,7 +300,7 @@ def test_surrogate_key_separation(kind: str) -> None:
 
 
 @pytest.mark.parametrize("unique", [False, True])
-@pytest.mark.parametrize("kind", ["name", "email", "phone", "address", "username"])
+@pytest.mark.parametrize("kind", SURROGATE_KINDS)
 def test_a_surrogate_never_gives_a_row_its_own_value_back(kind: str, unique: bool) -> None:
     people = seeds(200)
     first = surrogate_series(kind, pd.Series(["x"] * 200), KEY, seeds=people, unique=unique)
@@ -334,6 +341,8 @@ def test_surrogate_shapes() -> None:
 
 LENGTHS = {
     "name": [3, 5, 8, 12, 20, 120],
+    "first_name": [3, 5, 8, 40],
+    "last_name": [3, 5, 8, 40],
     "email": [14, 16, 20, 30, 200],
     "phone": [8, 11, 12, 15, 40],
     "address": [6, 9, 15, 25, 250],
@@ -357,7 +366,10 @@ def test_surrogate_length_limits(kind: str, unique: bool) -> None:
             assert out.str.fullmatch(r"[^@.][^@]*@anon\.invalid").all()
 
 
-@pytest.mark.parametrize(("kind", "too_short"), [("name", 2), ("email", 13), ("phone", 7), ("address", 5)])
+@pytest.mark.parametrize(
+    ("kind", "too_short"),
+    [("name", 2), ("first_name", 2), ("last_name", 2), ("email", 13), ("phone", 7), ("address", 5)],
+)
 def test_surrogate_refuses_columns_too_short(kind: str, too_short: int) -> None:
     anonymizer = get(f"surrogate_{kind}")
     with pytest.raises(ValueError, match=f"holds {too_short}"):
@@ -367,7 +379,15 @@ def test_surrogate_refuses_columns_too_short(kind: str, too_short: int) -> None:
 
 @pytest.mark.parametrize(
     ("kind", "max_length", "n"),
-    [("name", 5, 3000), ("username", 4, 2000), ("email", 16, 3000), ("phone", 8, 40_000), ("address", 8, 3000)],
+    [
+        ("name", 5, 3000),
+        ("first_name", 4, 2000),
+        ("last_name", 4, 2000),
+        ("username", 4, 2000),
+        ("email", 16, 3000),
+        ("phone", 8, 40_000),
+        ("address", 8, 3000),
+    ],
 )
 def test_unique_under_forced_collisions(kind: str, max_length: int, n: int) -> None:
     column = ColumnSpec(max_length=max_length, unique=True)
@@ -396,7 +416,7 @@ def test_unique_does_not_depend_on_row_order() -> None:
 def test_unique_with_a_tiny_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     one = np.array(["Åse"], dtype=object)
     tiny = Pools(one, np.array(["aase"], dtype=object), one, one, one, one)
-    monkeypatch.setattr("anonymizers.surrogates.pools", lambda: tiny)
+    monkeypatch.setattr("anonymizers.surrogates.pools", lambda locale: tiny)
     n = 300
     plain = run("surrogate_name", pd.Series(["x"] * n), seeds=seeds(n))
     assert plain.nunique() == 1
@@ -406,8 +426,9 @@ def test_unique_with_a_tiny_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     assert run("surrogate_username", pd.Series(["x"] * n), seeds=seeds(n), column=ColumnSpec(unique=True)).is_unique
 
 
-def test_shipped_pools_are_what_the_pinned_faker_draws() -> None:
-    assert load() == draw()
+@pytest.mark.parametrize("locale", sorted(LOCALES))
+def test_shipped_pools_are_what_the_pinned_faker_draws(locale: str) -> None:
+    assert load(pool_file(locale)) == draw(locale)
 
 
 @pytest.mark.parametrize(
@@ -419,7 +440,7 @@ def test_shipped_pools_are_what_the_pinned_faker_draws() -> None:
     ],
 )
 def test_damaged_pool_file_names_the_file_and_the_fix(tmp_path: Path, content: str, message: str) -> None:
-    damaged = tmp_path / POOL_FILE.name
+    damaged = tmp_path / pool_file(DEFAULT_LOCALE).name
     damaged.write_text(content, encoding="utf-8")
     with pytest.raises(RuntimeError, match=re.escape(message)) as caught:
         load(damaged)
@@ -613,6 +634,265 @@ def test_postal_region() -> None:
         get("postal_region").check(ColumnSpec(kind="integer"), {"output": "label"})
     with pytest.raises(ValueError, match="use output: code"):
         get("postal_region").check(ColumnSpec(max_length=10), {"output": "label"})
+
+
+# --- locales ----------------------------------------------------------------------------------------------
+
+OTHER_LOCALES = ("en_GB", "de_DE")
+
+
+def is_pool_surname(last: str, surnames: set[str]) -> bool:
+    """A surname from the pool, or two of them joined by a hyphen or a space."""
+    return last in surnames or any(
+        last[:i] in surnames and last[i + 1 :] in surnames for i, ch in enumerate(last) if ch in " -"
+    )
+
+
+@pytest.mark.parametrize("locale", sorted(LOCALES))
+def test_surrogates_come_from_the_locales_pools(locale: str) -> None:
+    pool, n = pools(locale), 400
+    values, people = pd.Series(["x"] * n), seeds(n)
+    firsts = run("surrogate_first_name", values, seeds=people, locale=locale)
+    lasts = run("surrogate_last_name", values, seeds=people, locale=locale)
+    assert set(firsts) <= set(pool.first)
+    assert all(is_pool_surname(last, set(pool.last)) for last in lasts)
+    number_first = get_locale(locale).number_first
+    for address in run("surrogate_address", values, seeds=people, locale=locale, options={"part": "full"}):
+        street, place = address.rsplit(", ", 1)
+        house, name = street.split(" ", 1) if number_first else street.rsplit(" ", 1)[::-1]
+        assert place in set(pool.place) and name in set(pool.street) and 1 <= int(house) <= 120
+    for email in run("surrogate_email", values, seeds=people, locale=locale):
+        assert re.fullmatch(r"[a-z0-9]+(?:[.\-][a-z0-9]+)*\d{4}@anon\.invalid", email), email
+    for user in run("surrogate_username", values, seeds=people, locale=locale):
+        assert re.fullmatch(r"[a-z]+\d\d", user), user
+
+
+@pytest.mark.parametrize("locale", OTHER_LOCALES)
+@pytest.mark.parametrize("kind", SURROGATE_KINDS)
+def test_locale_surrogates_are_deterministic_per_seed_and_not_danish(locale: str, kind: str) -> None:
+    n = 300
+    values, people = pd.Series([f"v{i}" for i in range(n)]), seeds(n)
+    out = run(f"surrogate_{kind}", values, seeds=people, locale=locale)
+    order = list(reversed(range(n)))
+    again = run(f"surrogate_{kind}", values[order], seeds=people[order], locale=locale)
+    pd.testing.assert_series_equal(out, again.sort_index())
+    assert (out != run(f"surrogate_{kind}", values, seeds=people)).mean() > 0.9
+    assert (out != run(f"surrogate_{kind}", values, key=OTHER_SECRET, seeds=people, locale=locale)).mean() > 0.9
+
+
+def test_the_locale_spells_names_in_ascii_its_own_way() -> None:
+    assert ascii_fold("Jürgen Weiß-Öztürk", "de_DE") == "juergenweiss-oeztuerk"
+    assert ascii_fold("Jürgen Weiß-Ærø") == ascii_fold("Jürgen Weiß-Ærø", "da_DK") == "jurgenweiss-aeroe"
+    umlauts = [name for name in pools("de_DE").last if "ü" in name]
+    assert umlauts and all("ue" in ascii_fold(name, "de_DE") for name in umlauts)
+
+
+@pytest.mark.parametrize("locale", sorted(LOCALES))
+def test_first_and_last_name_columns_make_the_full_name(locale: str) -> None:
+    n = 600
+    people = seeds(n)
+    full = run("surrogate_name", pd.Series(["x"] * n), seeds=people, locale=locale)
+    first = run("surrogate_first_name", pd.Series(["x"] * n), seeds=people, locale=locale)
+    last = run("surrogate_last_name", pd.Series(["x"] * n), seeds=people, locale=locale)
+    assert (first + " " + last).tolist() == full.tolist()
+    elsewhere = people.iloc[::-3].reset_index(drop=True)
+    other_table = run("surrogate_last_name", pd.Series(["x"] * len(elsewhere)), seeds=elsewhere, locale=locale)
+    assert other_table.tolist() == last.iloc[::-3].tolist()
+    short = ColumnSpec(max_length=6)
+    short_first = run("surrogate_first_name", pd.Series(["x"] * n), seeds=people, column=short, locale=locale)
+    short_last = run("surrogate_last_name", pd.Series(["x"] * n), seeds=people, column=short, locale=locale)
+    assert short_first.str.len().max() <= 6 and short_last.str.len().max() <= 6
+    fits = (first.str.len() <= 6) & (last.str.len() <= 6)
+    assert fits.any() and (short_first + " " + short_last)[fits].tolist() == full[fits].tolist()
+    assert all(f.startswith(s) for f, s in zip(first, short_first, strict=True))
+
+
+def test_name_parts_never_give_a_row_its_own_value_back() -> None:
+    n = 400
+    people = seeds(n)
+    for kind, pool in (("first_name", pools("da_DK").first), ("last_name", pools("da_DK").last)):
+        natural = run(f"surrogate_{kind}", pd.Series(["x"] * n), seeds=people)
+        for own in (natural, natural.str.upper()):
+            again = run(f"surrogate_{kind}", own, seeds=people)
+            assert not (again.map(collation_key) == own.map(collation_key)).any()
+            assert set(again) <= set(pool), "another name from the pool, not a numbered one"
+        unique = run(f"surrogate_{kind}", natural, seeds=people, column=ColumnSpec(unique=True, max_length=20))
+        assert unique.map(collation_key).is_unique and not (unique == natural).any()
+
+
+PHONE_SHAPES = {
+    "international": phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+    "international_compact": phonenumbers.PhoneNumberFormat.E164,
+    "national": phonenumbers.PhoneNumberFormat.NATIONAL,
+}
+
+
+def assert_mobile_of(phone: str, region: str, phone_format: str) -> None:
+    number = phonenumbers.parse(phone, region)
+    assert phonenumbers.is_valid_number(number), phone
+    assert phonenumbers.region_code_for_number(number) == region, phone
+    assert phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.MOBILE, phone
+    written = phonenumbers.format_number(number, PHONE_SHAPES.get(phone_format, PHONE_SHAPES["national"]))
+    assert phone == (written.replace(" ", "") if phone_format == "compact" else written)
+
+
+@pytest.mark.parametrize("locale", OTHER_LOCALES)
+@pytest.mark.parametrize("phone_format", PHONE_FORMATS)
+def test_phone_surrogates_are_valid_mobile_numbers_of_the_country(locale: str, phone_format: str) -> None:
+    region, n = get_locale(locale).country, 500
+    people, options = seeds(n), {"format": phone_format}
+    values = pd.Series(["x"] * n)
+    out = run("surrogate_phone", values, seeds=people, locale=locale, options=options)
+    for phone in out:
+        assert_mobile_of(phone, region, phone_format)
+    assert out.nunique() == n
+    again = run("surrogate_phone", out, seeds=people, locale=locale, options=options)
+    assert (again != out).all()
+    for phone in again:
+        assert_mobile_of(phone, region, phone_format)
+    column = ColumnSpec(unique=True)
+    moved = run(
+        "surrogate_phone", values, seeds=people, column=column, taken=frozenset(out), locale=locale, options=options
+    )
+    assert moved.is_unique and not set(moved) & set(out)
+    for phone in moved:
+        assert_mobile_of(phone, region, phone_format)
+
+
+@pytest.mark.parametrize("locale", OTHER_LOCALES)
+def test_every_number_of_a_phone_block_is_valid(locale: str) -> None:
+    spec = get_locale(locale)
+    plan = spec.phone
+    for offset in (0, 1, plan.count // 3, plan.count // 2, plan.count - 1):
+        number = phonenumbers.parse(f"+{plan.calling_code}{plan.first + offset}")
+        assert phonenumbers.is_valid_number(number) and phonenumbers.region_code_for_number(number) == spec.country
+
+
+@pytest.mark.parametrize(("locale", "shortest"), [("da_DK", 8), ("en_GB", 11), ("de_DE", 11)])
+def test_phone_surrogates_need_the_locales_shortest_number(locale: str, shortest: int) -> None:
+    anonymizer = get("surrogate_phone")
+    with pytest.raises(ValueError, match=f"at least {shortest} characters, this one holds {shortest - 1}"):
+        anonymizer.check(ColumnSpec(max_length=shortest - 1), {}, locale=locale)
+    anonymizer.check(ColumnSpec(max_length=shortest), {}, locale=locale)
+    out = run(
+        "surrogate_phone", pd.Series(["x"] * 50), seeds=seeds(50), column=ColumnSpec(max_length=shortest), locale=locale
+    )
+    assert out.str.len().max() == shortest and out.str.fullmatch(r"\d+").all()
+
+
+def test_unknown_locale_names_the_supported_ones() -> None:
+    message = re.escape("unknown locale 'sv_SE'; supported locales: da_DK, de_DE, en_GB")
+    with pytest.raises(ValueError, match=message):
+        get_locale("sv_SE")
+    with pytest.raises(ValueError, match=message):
+        Context(key=KEY, locale="sv_SE")
+    for name in sorted(REGISTRY):
+        with pytest.raises(ValueError, match=message):
+            REGISTRY[name].check(SAMPLES[name][1], {}, locale="sv_SE")
+    with pytest.raises(ValueError, match=message):
+        surrogate_series("name", pd.Series(["x"]), KEY, locale="sv_SE")
+    with pytest.raises(ValueError, match=message):
+        pool_file("sv_SE")
+
+
+def test_the_locale_is_part_of_the_context() -> None:
+    ctx = Context(key=KEY, seeds=pd.Series(["subject-secret-seed"]), locale="en_GB")
+    assert "en_GB" in repr(ctx) and "subject-secret-seed" not in repr(ctx)
+    assert copy.deepcopy(ctx).locale == "en_GB" == dataclasses.replace(ctx, taken=frozenset({"x"})).locale
+    assert Context(key=KEY).locale == DEFAULT_LOCALE == "da_DK"
+    assert {get_locale(name).country for name in LOCALES} == COUNTRIES == {"DK", "GB", "DE"}
+
+
+GB_POSTCODES = [
+    ("SW1A 1AA", "SW1A"),
+    ("sw1a1aa", "SW1A"),
+    ("  EC1A   1BB ", "EC1A"),
+    ("W1A 0AX", "W1A"),
+    ("N1C 4AG", "N1C"),
+    ("M1 1AE", "M1"),
+    ("B33 8TH", "B33"),
+    ("CR2 6XH", "CR2"),
+    ("DN55 1PT", "DN55"),
+    ("GIR 0AA", "GIR"),
+    ("SW1A", "SW1A"),
+    ("QX1 1AA", None),
+    ("SW1A 1CA", None),
+    ("SW1A 1A", None),
+    ("SW1A 1AAA", None),
+    ("ZZ", None),
+    ("2100", None),
+    ("10115", None),
+    ("", None),
+    (None, None),
+]
+DE_POSTCODES = [
+    ("10115", "10000"),
+    ("D-10115", "10000"),
+    ("DE 80331", "80000"),
+    ("de-80331", "80000"),
+    (" 01067 ", "01000"),
+    ("99998", "99000"),
+    (10115, "10000"),
+    (1067, "01000"),
+    ("00123", None),
+    ("1011", None),
+    ("101155", None),
+    ("2100", None),
+    ("SW1A 1AA", None),
+    ("１０１１５", None),
+    (123, None),
+    (None, None),
+]
+
+
+@pytest.mark.parametrize(("locale", "cases"), [("en_GB", GB_POSTCODES), ("de_DE", DE_POSTCODES)])
+def test_postal_region_of_british_and_german_postcodes(locale: str, cases: list[tuple[Any, str | None]]) -> None:
+    codes = pd.Series([code for code, _ in cases], dtype=object)
+    expected = [region for _, region in cases]
+    out = run("postal_region", codes, locale=locale)
+    assert out.tolist() == expected
+    assert run("postal_region", out, locale=locale).tolist() == expected, "generalising twice changes nothing"
+    country = get_locale(locale).country
+    assert run("postal_region", codes, options={"country": country}).tolist() == expected
+    assert postal_region(codes, country=country).tolist() == expected
+    not_null = run("postal_region", codes.fillna("?"), column=ColumnSpec(nullable=False), locale=locale)
+    assert not_null.tolist() == [region or "" for region in expected]
+
+
+def test_postal_region_columns_and_options_per_country() -> None:
+    check = get("postal_region").check
+    assert run(
+        "postal_region", pd.Series([10115, 1067, None, 1]), column=ColumnSpec(kind="integer"), locale="de_DE"
+    ).tolist() == [
+        10000,
+        1000,
+        None,
+        None,
+    ]
+    assert run(
+        "postal_region", pd.Series(["2100", "SW1A 1AA"], dtype=object), locale="en_GB", options={"country": "DK"}
+    ).tolist() == [
+        "1000",
+        None,
+    ]
+    with pytest.raises(ValueError, match="need a text column"):
+        check(ColumnSpec(kind="integer"), {}, locale="en_GB")
+    with pytest.raises(ValueError, match="need a text column"):
+        check(ColumnSpec(kind="integer"), {"country": "GB"})
+    with pytest.raises(ValueError, match="label names Danish postal bands only; for country DE use output: code"):
+        check(ColumnSpec(), {"output": "label"}, locale="de_DE")
+    with pytest.raises(ValueError, match="holds 3"):
+        check(ColumnSpec(max_length=3), {}, locale="en_GB")
+    with pytest.raises(ValueError, match="holds 4"):
+        check(ColumnSpec(max_length=4), {}, locale="de_DE")
+    check(ColumnSpec(max_length=4), {}, locale="en_GB")
+    check(ColumnSpec(max_length=5), {}, locale="de_DE")
+    check(ColumnSpec(max_length=4), {})
+    with pytest.raises(ValueError, match="option 'country' must be one of DE, DK, GB"):
+        check(ColumnSpec(), {"country": "SE"})
+    with pytest.raises(ValueError, match="knows no country 'SE'"):
+        postal_region(pd.Series(["12345"]), country="SE")
+    assert set(POSTAL_SCHEMES) == COUNTRIES
 
 
 # --- scrubbing --------------------------------------------------------------------------------------------
@@ -811,7 +1091,15 @@ def test_registry_names_and_kinds() -> None:
 def test_replacing_anonymizers_are_token_clear_and_the_surrogates() -> None:
     """The check after apply proves the original is gone only for these; the set must not shift unnoticed."""
     replacing = {name for name, anonymizer in REGISTRY.items() if anonymizer.replaces}
-    surrogates = {"surrogate_address", "surrogate_email", "surrogate_name", "surrogate_phone", "surrogate_username"}
+    surrogates = {
+        "surrogate_address",
+        "surrogate_email",
+        "surrogate_first_name",
+        "surrogate_last_name",
+        "surrogate_name",
+        "surrogate_phone",
+        "surrogate_username",
+    }
     assert replacing == {"token", "clear"} | surrogates
     assert replacing == {"token", "clear"} | {name for name in REGISTRY if name.startswith("surrogate_")}
 
@@ -832,6 +1120,8 @@ def test_check_rejects_wrong_kind_and_unknown_option() -> None:
 SAMPLES: dict[str, tuple[list[Any], ColumnSpec]] = {
     "token": (["C1", "C2"], ColumnSpec()),
     "surrogate_name": (["Jens Hansen", "Mette Lund"], ColumnSpec(max_length=120)),
+    "surrogate_first_name": (["Jens", "Mette"], ColumnSpec(max_length=40)),
+    "surrogate_last_name": (["Hansen", "Lund"], ColumnSpec(max_length=40)),
     "surrogate_email": (["a@x.dk", "b@x.dk"], ColumnSpec(max_length=200)),
     "surrogate_phone": (["12345678", "87654321"], ColumnSpec(max_length=40)),
     "surrogate_address": (["Vej 1", "Gade 2"], ColumnSpec(max_length=200)),
@@ -862,5 +1152,6 @@ def test_every_anonymizer_keeps_index_and_nulls(name: str) -> None:
 
 
 def test_public_api_is_exported() -> None:
-    for name in ("REGISTRY", "Anonymizer", "ColumnSpec", "Context", "Key", "get", "hmac_hex", "hmac_digest"):
+    for name in ("REGISTRY", "Anonymizer", "ColumnSpec", "Context", "Key", "get", "hmac_hex", "hmac_digest", "LOCALES"):
         assert hasattr(anonymizers, name)
+    assert anonymizers.get_locale("en_GB").country == "GB"

@@ -17,9 +17,15 @@ from tests.mini_estate import Shop, shop_policy, ts
 D = dt.date.fromisoformat
 
 
-def make_shop(tmp_path: Path, rows: dict[str, list[dict[str, Any]]], **policy: Any) -> Shop:
+def make_shop(
+    tmp_path: Path, rows: dict[str, list[dict[str, Any]]], catalog: dict[str, Any] | None = None, **policy: Any
+) -> Shop:
     shop = Shop(
-        tmp_path, f"sqlite:///{tmp_path / 'crm.db'}", f"sqlite:///{tmp_path / 'control.db'}", shop_policy(**policy)
+        tmp_path,
+        f"sqlite:///{tmp_path / 'crm.db'}",
+        f"sqlite:///{tmp_path / 'control.db'}",
+        shop_policy(**policy),
+        **(catalog or {}),
     )
     shop.insert(rows)
     return shop
@@ -156,6 +162,7 @@ def test_missing_dates_are_kept_and_reported(tmp_path: Path) -> None:
 
 
 def test_identity_joins_case_spaces_phone_formats_and_two_emails(tmp_path: Path) -> None:
+    """With the phone declared a strong identifier, a shared phone joins two e-mail addresses."""
     shop = make_shop(
         tmp_path,
         {
@@ -181,6 +188,7 @@ def test_identity_joins_case_spaces_phone_formats_and_two_emails(tmp_path: Path)
                 {"id": 61, "email": "B@Y.DK", "consent_at": ts("2018-01-01 08:00")},
             ],
         },
+        catalog={"identifier_strength": {"phone": "strong"}},
     )
     result = shop.result(D("2022-06-02"))
     people = result.index.subject_of("crm", "people")
@@ -193,6 +201,38 @@ def test_identity_joins_case_spaces_phone_formats_and_two_emails(tmp_path: Path)
     assert ("people", 5, "delete", "service", ()) in shop.plan(D("2025-06-02"))
     # stable across runs: a new run gives the same subject keys
     assert shop.result(D("2030-01-01")).index.subject_of("crm", "people")[5] == people[5]
+
+
+def test_a_weak_phone_never_joins_people_whose_e_mails_differ(tmp_path: Path) -> None:
+    """By default the phone is weak: colleagues sharing an office phone stay two people, a row known only by
+    that phone belongs to neither, and a phone only one person uses still joins their rows."""
+    office, own = "+45 70 10 20 30", "+45 40 11 22 33"
+    rows: dict[str, list[dict[str, Any]]] = {
+        "people": [
+            {"id": 1, "email": "ann@firm.dk", "phone": office, "created_at": ts("2018-01-01 08:00")},
+            {"id": 2, "email": "bo@firm.dk", "phone": office, "created_at": ts("2018-01-01 08:00")},
+            {"id": 3, "email": "cy@home.dk", "phone": own, "created_at": ts("2018-01-01 08:00")},
+        ],
+        "subs": [
+            {"id": 10, "email": "ann.private@mail.dk", "phone": office, "consent_at": ts("2018-01-01 08:00")},
+            {"id": 11, "phone": office, "consent_at": ts("2018-01-01 08:00")},
+            {"id": 12, "phone": "70102030", "consent_at": ts("2018-01-01 08:00")},
+            {"id": 13, "phone": "40 11 22 33", "consent_at": ts("2018-01-01 08:00")},
+        ],
+    }
+    shop = make_shop(tmp_path, rows)
+    index = shop.result(D("2022-06-02")).index
+    people, subs = index.subject_of("crm", "people"), index.subject_of("crm", "subs")
+    assert len({people[1], people[2], subs[10]}) == 3, "a shared phone joined people whose e-mails differ"
+    assert subs[11] != subs[12] and not {subs[11], subs[12]} & {people[1], people[2], subs[10]}
+    assert subs[13] == people[3], "a phone one person alone uses still joins their rows"
+    assert len(index.ambiguous) == 1 and next(iter(index.ambiguous)).startswith("p:")
+    assert not index.ambiguous & set(index.tokens), "an ambiguous phone points at somebody"
+    # declared strong, the same phone makes one person of all of them, as the catalog then says
+    (tmp_path / "strong").mkdir()
+    strong = make_shop(tmp_path / "strong", rows, catalog={"identifier_strength": {"phone": "strong"}})
+    joined = strong.result(D("2022-06-02")).index
+    assert len({*joined.subject_of("crm", "people")[[1, 2]], *joined.subject_of("crm", "subs")[[10, 11, 12]]}) == 1
 
 
 def test_overlapping_purposes_clear_only_what_no_live_purpose_needs(tmp_path: Path) -> None:

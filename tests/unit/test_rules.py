@@ -19,6 +19,7 @@ from retention.rules.holds import (
     Holds,
     held_rows,
     hold_reasons,
+    hold_why,
 )
 from retention.rules.minimisation import fields_freed, only_filled_fields
 from retention.rules.references import children_first, referenced_by_staying
@@ -185,3 +186,23 @@ def test_only_filled_fields_keeps_every_filled_field_of_a_wide_table() -> None:
     narrowed = only_filled_fields(entries, frame)
     assert narrowed["fields"].tolist() == [tuple(f for f in fields if f in filled), ()]
     assert narrowed["action"].tolist() == [Action.PSEUDONYMISE.value, Action.DELETE.value]
+
+
+def test_a_held_voucher_cites_the_bookkeeping_law_the_policy_names(config) -> None:
+    """An estate under another country's law is not told of Danish law in its receipts."""
+    policy = config.policy
+    bookkeeping = policy.bookkeeping_hold.purpose
+    british = policy.model_copy(
+        update={
+            "purposes": {
+                **policy.purposes,
+                bookkeeping: policy.purposes[bookkeeping].model_copy(
+                    update={"legal_basis": "legal obligation, Companies Act 2006 s.388 (UK GDPR Art 6(1)(c))"}
+                ),
+            }
+        }
+    )
+    assert "bogføringsloven" in hold_why(HOLD_BOOKKEEPING, policy)
+    assert "Companies Act 2006 s.388" in hold_why(HOLD_BOOKKEEPING, british)
+    assert "bogføringsloven" not in hold_why(HOLD_BOOKKEEPING, british)
+    assert "Art 18" in hold_why(HOLD_RESTRICTION, british)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from retention.storage.bulk.base import (
     MAX_PARAMS,
     BulkStrategy,
+    Pk,
     UnsupportedDialect,
     bind_processors,
     chunks,
@@ -27,6 +28,7 @@ from retention.storage.bulk.sqlite import SqliteBulk
 __all__ = [
     "MAX_PARAMS",
     "BulkStrategy",
+    "Pk",
     "UnsupportedDialect",
     "bind_processors",
     "chunks",
@@ -60,7 +62,7 @@ def strategy_for(dialect: sa.Dialect | str) -> BulkStrategy:
         ) from None
 
 
-def key_match(conn: sa.Connection, column: str, keys: list) -> tuple[str, tuple]:
+def key_match(conn: sa.Connection, column: Pk, keys: list) -> tuple[str, tuple]:
     """`column IN (...)` and its parameters for a chunk of keys (`= ANY(%s)` with one array on PostgreSQL)."""
     return strategy_for(conn.dialect).key_match(conn, column, keys)
 
@@ -70,23 +72,23 @@ def in_keys(conn: sa.Connection, column: sa.ColumnElement, keys: list) -> sa.Col
     return strategy_for(conn.dialect).in_keys(conn, column, keys)
 
 
-def delete_keys(conn: sa.Connection, table: sa.Table, pk: str, keys: list[object]) -> None:
+def delete_keys(conn: sa.Connection, table: sa.Table, pk: Pk, keys: list[object]) -> None:
     """DELETE ... WHERE pk IN (...), in chunks the driver accepts."""
     strategy_for(conn.dialect).delete_keys(conn, table, pk, keys)
 
 
-def set_constants(conn: sa.Connection, table: sa.Table, pk: str, values: dict[str, object], keys: list) -> None:
+def set_constants(conn: sa.Connection, table: sa.Table, pk: Pk, values: dict[str, object], keys: list) -> None:
     """UPDATE ... SET column = constant WHERE pk IN (...), in chunks."""
     strategy_for(conn.dialect).set_constants(conn, table, pk, values, keys)
 
 
-def fetch_raw(conn: sa.Connection, table: sa.Table, columns: list[str], pk: str, keys: list) -> Iterator[tuple]:
+def fetch_raw(conn: sa.Connection, table: sa.Table, columns: list[str], pk: Pk, keys: list) -> Iterator[tuple]:
     """Rows of the given columns by key, as the driver returns them (no type processing: for digests)."""
     return strategy_for(conn.dialect).fetch_raw(conn, table, columns, pk, keys)
 
 
 def fetch_typed(
-    conn: sa.Connection, table: sa.Table, columns: list[str], pk: str, keys: list, *, lock: bool = False
+    conn: sa.Connection, table: sa.Table, columns: list[str], pk: Pk, keys: list, *, lock: bool = False
 ) -> dict[str, list]:
     """Column -> values of the rows with the given keys, converted by SQLAlchemy's own result processors (so
     typed as a SQLAlchemy select would give them), but column by column instead of through a Row per row.
@@ -104,7 +106,7 @@ def insert_columns(conn: sa.Connection, table: sa.Table, columns: dict[str, list
     strategy_for(conn.dialect).insert_columns(conn, table, names, values)
 
 
-def update_many(conn: sa.Connection, table: sa.Table, fields: list[str], pk: str, rows: list[tuple]) -> None:
+def update_many(conn: sa.Connection, table: sa.Table, fields: list[str], pk: Pk, rows: list[tuple]) -> None:
     """SET fields WHERE pk = key for many rows (values first, key last): on PostgreSQL a temporary table
     filled by COPY and joined in one UPDATE; on MariaDB one joined UPDATE per chunk; on SQLite the driver's
     executemany, whose loop runs in C."""

@@ -8,11 +8,22 @@ read is exactly what SQLAlchemy would store and read.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import sqlalchemy as sa
 
 MAX_PARAMS = 30_000  # below every driver's and server's limit on bound parameters in one statement
+
+Pk = str | Sequence[str]
+"""A key column, or the columns of a composite key (whose keys are then tuples of the parts)."""
+
+
+def key_columns(pk: Pk) -> list[str]:
+    return [pk] if isinstance(pk, str) else list(pk)
+
+
+def flat(rows: Sequence[tuple]) -> list:
+    return [v for row in rows for v in row]
 
 
 class UnsupportedDialect(Exception):
@@ -68,41 +79,51 @@ class BulkStrategy(ABC):
     lock_suffix = " FOR UPDATE"
     """Appended to a locking SELECT."""
 
-    def key_match(self, conn: sa.Connection, column: str, keys: list) -> tuple[str, tuple]:
-        """`column IN (...)` and its parameters for a chunk of keys."""
+    def key_match(self, conn: sa.Connection, column: Pk, keys: list) -> tuple[str, tuple]:
+        """`column IN (...)` and its parameters for a chunk of keys; `(a, b) IN ((?, ?), ...)` for a composite
+        key, a row value every supported database matches by its index."""
         quote = conn.dialect.identifier_preparer.quote
-        return f"{quote(column)} IN ({', '.join(marks(conn, len(keys)))})", tuple(keys)
+        names = key_columns(column)
+        if len(names) == 1:
+            return f"{quote(names[0])} IN ({', '.join(marks(conn, len(keys)))})", tuple(keys)
+        row = f"({', '.join(marks(conn, len(names)))})"
+        listed = ", ".join(quote(n) for n in names)
+        return f"({listed}) IN ({', '.join([row] * len(keys))})", tuple(flat(keys))
 
     def in_keys(self, conn: sa.Connection, column: sa.ColumnElement, keys: list) -> sa.ColumnElement[bool]:
         """The same as `key_match` for SQLAlchemy statements."""
         return column.in_(keys)
 
-    def delete_keys(self, conn: sa.Connection, table: sa.Table, pk: str, keys: list[object]) -> None:
+    @staticmethod
+    def per_chunk(pk: Pk) -> int:
+        return MAX_PARAMS // len(key_columns(pk))
+
+    def delete_keys(self, conn: sa.Connection, table: sa.Table, pk: Pk, keys: list[object]) -> None:
         quote = conn.dialect.identifier_preparer.quote
-        for chunk in chunks(keys, MAX_PARAMS):
+        for chunk in chunks(keys, self.per_chunk(pk)):
             match, params = self.key_match(conn, pk, chunk)
             conn.exec_driver_sql(f"DELETE FROM {quote(table.name)} WHERE {match}", params)
 
     def set_constants(
-        self, conn: sa.Connection, table: sa.Table, pk: str, values: dict[str, object], keys: list
+        self, conn: sa.Connection, table: sa.Table, pk: Pk, values: dict[str, object], keys: list
     ) -> None:
         quote = conn.dialect.identifier_preparer.quote
         names = list(values)
         processors = bind_processors(conn, [table.c[n] for n in names])
         constants = tuple(p(values[n]) if p else values[n] for n, p in zip(names, processors, strict=True))
         sets = ", ".join(f"{quote(n)} = {m}" for n, m in zip(names, marks(conn, len(names)), strict=True))
-        for chunk in chunks(keys, MAX_PARAMS):
+        for chunk in chunks(keys, self.per_chunk(pk)):
             match, params = self.key_match(conn, pk, chunk)
             conn.exec_driver_sql(f"UPDATE {quote(table.name)} SET {sets} WHERE {match}", constants + params)
 
     def fetch_raw(
-        self, conn: sa.Connection, table: sa.Table, columns: list[str], pk: str, keys: list
+        self, conn: sa.Connection, table: sa.Table, columns: list[str], pk: Pk, keys: list
     ) -> Iterator[tuple]:
         quote = conn.dialect.identifier_preparer.quote
         listed = ", ".join(quote(c) for c in columns)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            for chunk in chunks(keys, MAX_PARAMS):
+            for chunk in chunks(keys, self.per_chunk(pk)):
                 match, params = self.key_match(conn, pk, chunk)
                 cursor.execute(f"SELECT {listed} FROM {quote(table.name)} WHERE {match}", params)
                 yield from cursor.fetchall()
@@ -110,7 +131,7 @@ class BulkStrategy(ABC):
             cursor.close()
 
     def fetch_typed(
-        self, conn: sa.Connection, table: sa.Table, columns: list[str], pk: str, keys: list, *, lock: bool = False
+        self, conn: sa.Connection, table: sa.Table, columns: list[str], pk: Pk, keys: list, *, lock: bool = False
     ) -> dict[str, list]:
         dialect = conn.dialect
         quote = dialect.identifier_preparer.quote
@@ -119,7 +140,7 @@ class BulkStrategy(ABC):
         found: dict[str, list] = {c: [] for c in columns}
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            for chunk in chunks(keys, MAX_PARAMS):
+            for chunk in chunks(keys, self.per_chunk(pk)):
                 match, params = self.key_match(conn, pk, chunk)
                 cursor.execute(f"SELECT {listed} FROM {quote(table.name)} WHERE {match}{locking}", params)
                 rows = cursor.fetchall()
@@ -143,5 +164,5 @@ class BulkStrategy(ABC):
         """Insert driver-ready rows given column by column (at least one row)."""
 
     @abstractmethod
-    def update_many(self, conn: sa.Connection, table: sa.Table, fields: list[str], pk: str, rows: list[tuple]) -> None:
-        """SET fields WHERE pk = key for many rows, values first and key last (at least one row)."""
+    def update_many(self, conn: sa.Connection, table: sa.Table, fields: list[str], pk: Pk, rows: list[tuple]) -> None:
+        """SET fields WHERE pk = key for many rows, values first and the key's parts last (at least one row)."""

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from retention.storage.bulk.base import BulkStrategy
+from retention.storage.bulk.base import BulkStrategy, Pk, key_columns
 
 _temp_counter = itertools.count()
 
@@ -29,20 +29,25 @@ class PostgresqlBulk(BulkStrategy):
 
     dialects = ("postgresql",)
 
-    def key_match(self, conn: sa.Connection, column: str, keys: list) -> tuple[str, tuple]:
+    def key_match(self, conn: sa.Connection, column: Pk, keys: list) -> tuple[str, tuple]:
+        if not isinstance(column, str):
+            return super().key_match(conn, column, keys)
         return f"{conn.dialect.identifier_preparer.quote(column)} = ANY(%s)", (list(keys),)
 
     def in_keys(self, conn: sa.Connection, column: sa.ColumnElement, keys: list) -> sa.ColumnElement[bool]:
+        if isinstance(column, sa.Tuple):
+            return super().in_keys(conn, column, keys)
         return column == sa.any_(sa.bindparam(None, list(keys), type_=postgresql.ARRAY(column.type)))
 
     def insert_columns(self, conn: sa.Connection, table: sa.Table, names: list[str], values: list[list]) -> None:
         copy_rows(conn, conn.dialect.identifier_preparer.quote(table.name), names, zip(*values, strict=True))
 
-    def update_many(self, conn: sa.Connection, table: sa.Table, fields: list[str], pk: str, rows: list[tuple]) -> None:
+    def update_many(self, conn: sa.Connection, table: sa.Table, fields: list[str], pk: Pk, rows: list[tuple]) -> None:
         """A temporary table filled by COPY and joined in one UPDATE."""
         quote = conn.dialect.identifier_preparer.quote
         name = quote(table.name)
-        columns = [*fields, pk]
+        keys = key_columns(pk)
+        columns = [*fields, *keys]
         temp = quote(f"retention_update_{next(_temp_counter)}")
         listed = ", ".join(quote(c) for c in columns)
         conn.exec_driver_sql(
@@ -50,4 +55,5 @@ class PostgresqlBulk(BulkStrategy):
         )
         copy_rows(conn, temp, columns, rows)
         sets = ", ".join(f"{quote(f)} = v.{quote(f)}" for f in fields)
-        conn.exec_driver_sql(f"UPDATE {name} SET {sets} FROM {temp} AS v WHERE {name}.{quote(pk)} = v.{quote(pk)}")
+        joined = " AND ".join(f"{name}.{quote(k)} = v.{quote(k)}" for k in keys)
+        conn.exec_driver_sql(f"UPDATE {name} SET {sets} FROM {temp} AS v WHERE {joined}")

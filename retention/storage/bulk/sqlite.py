@@ -7,7 +7,7 @@ import sqlite3
 
 import sqlalchemy as sa
 
-from retention.storage.bulk.base import BulkStrategy, executemany, processed_rows
+from retention.storage.bulk.base import BulkStrategy, Pk, executemany, key_columns, processed_rows
 
 SQLITE_ROWS = 500  # rows per multi-row INSERT, within SQLite's limit on bound parameters
 
@@ -34,9 +34,11 @@ class SqliteBulk(BulkStrategy):
         finally:
             cursor.close()
 
-    def update_many(self, conn: sa.Connection, table: sa.Table, fields: list[str], pk: str, rows: list[tuple]) -> None:
+    def update_many(self, conn: sa.Connection, table: sa.Table, fields: list[str], pk: Pk, rows: list[tuple]) -> None:
         """The driver's executemany, whose loop runs in C."""
         quote = conn.dialect.identifier_preparer.quote
-        values = processed_rows(conn, table, [*fields, pk], rows)
+        keys = key_columns(pk)
+        values = processed_rows(conn, table, [*fields, *keys], rows)
         sets = ", ".join(f"{quote(f)} = ?" for f in fields)
-        executemany(conn, f"UPDATE {quote(table.name)} SET {sets} WHERE {quote(pk)} = ?", values)
+        where = " AND ".join(f"{quote(k)} = ?" for k in keys)
+        executemany(conn, f"UPDATE {quote(table.name)} SET {sets} WHERE {where}", values)
