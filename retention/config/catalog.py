@@ -231,6 +231,17 @@ class Catalog(Strict):
             parent = tables[parent].subject.parent
         return chain
 
+    def record_date_of(self, source: str, table: str) -> tuple[str, str] | None:
+        """(table, column) of the record date a row has: its own, or with `inherit_record_date` its parent's."""
+        tables = self.sources[source].tables
+        for name in self.parent_chain(source, table):
+            entry = tables[name]
+            if entry.record_date:
+                return name, entry.record_date
+            if not entry.inherit_record_date:
+                return None
+        return None
+
     def events_of(self, source: str, table: str) -> dict[str, tuple[str, str]]:
         """Events a row can see: its own, then those of its ancestors (name -> (table, column))."""
         events: dict[str, tuple[str, str]] = {}

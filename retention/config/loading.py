@@ -168,7 +168,8 @@ def cross_check(catalog: Catalog, policy: Policy, cfile: str, pfile: str) -> lis
                     f"link {table!r} to a table with a single-column key (e.g. the table {parent!r} itself links to)",
                 )
             )
-        problems += _clock_needs(entry, catalog.events_of(source, table), policy, cfile, where)
+        has_record_date = catalog.record_date_of(source, table) is not None
+        problems += _clock_needs(entry, catalog.events_of(source, table), has_record_date, policy, cfile, where)
     problems += _parent_cycles(catalog, cfile)
     hold = policy.bookkeeping_hold
     if hold.purpose not in purposes:
@@ -205,20 +206,25 @@ def cross_check(catalog: Catalog, policy: Policy, cfile: str, pfile: str) -> lis
 
 
 def _clock_needs(
-    entry: TableEntry, events: Mapping[str, object], policy: Policy, cfile: str, where: str
+    entry: TableEntry, events: Mapping[str, object], has_record_date: bool, policy: Policy, cfile: str, where: str
 ) -> list[Problem]:
     problems: list[Problem] = []
     for purpose_name in entry.purposes:
         purpose = policy.purposes.get(purpose_name)
         if purpose is None:
             continue
-        if purpose.clock in (Clock.RECORD_DATE, Clock.END_OF_FINANCIAL_YEAR) and not entry.record_date:
+        if purpose.clock in (Clock.RECORD_DATE, Clock.END_OF_FINANCIAL_YEAR) and not has_record_date:
+            inherits = entry.inherit_record_date
             problems.append(
                 Problem(
                     cfile,
-                    f"{where}.record_date",
-                    f"purpose {purpose_name!r} runs from the record date ({purpose.clock.value}) but none is set",
-                    "add 'record_date: <date or timestamp column>'",
+                    f"{where}.{'inherit_record_date' if inherits else 'record_date'}",
+                    f"purpose {purpose_name!r} runs from the record date ({purpose.clock.value}) but "
+                    + ("no parent up the chain has one" if inherits else "none is set"),
+                    "give the parent a 'record_date'"
+                    if inherits
+                    else "add 'record_date: <date or timestamp column>', or 'inherit_record_date: true' for a "
+                    "child that has no date of its own",
                 )
             )
         if purpose.event and purpose.event not in events:
