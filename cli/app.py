@@ -7,6 +7,7 @@ Dagster.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import sys
 import time
@@ -24,14 +25,13 @@ from rich.table import Table
 from cli.requests import replay_command, request_app
 from cli.support import config_or_exit, console, err, fail
 from retention.config import settings
-from retention.config.database import check_against_database
 from retention.config.keys import KeyError_, create_key_file, load_keyring, rotate_key_file
-from retention.config.loading import CatalogFile, EstateConfig, read_config
+from retention.config.loading import EstateConfig, read_config
 from retention.config.problems import ConfigError
 from retention.daily.planning import Plan
 from retention.storage.engines import Estate, EstateError, is_demo
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 
 
 keys_app = typer.Typer(no_args_is_help=True, help="Create and rotate the secret keys.")
@@ -56,37 +56,30 @@ def _day(as_of: dt.datetime | None) -> dt.date:
 
 
 @app.command("check-config")
-def checkconfig_or_exit() -> None:
-    """Validate the catalog and the policy, and compare them with the real databases: every problem in one pass
-    (a catalog that parses is compared with the databases even while the policy has problems)."""
+def check_config() -> None:
+    """Validate the catalog, the policy and the request settings, and compare them with the real databases:
+    every problem in one pass (the same pass every other command runs before it writes)."""
+    from retention.storage.preflight import preflight
+
     catalog_path, policy_path = settings.catalog_path(), settings.policy_path()
-    catalog, policy, problems = read_config(catalog_path, policy_path)
-    if catalog is None:
-        raise fail(str(ConfigError(problems)))
-    try:
-        estate = Estate.connect(catalog)
-        keyring, _ = load_keyring(demo=is_demo(catalog))
-    except (EstateError, KeyError_) as exc:
-        raise fail("\n".join([str(ConfigError(problems)), str(exc)] if problems else [str(exc)])) from None
-    warnings = []
-    try:
-        for source, engine in estate.sources.items():
-            found, warned = check_against_database(
-                CatalogFile(catalog, str(catalog_path)), source, engine, key_id=keyring.active_id
-            )
-            problems += found
-            warnings += warned
-    finally:
-        estate.dispose()
-    for warning in warnings:
+    key_id = None
+    catalog, _, _ = read_config(catalog_path, policy_path)
+    if catalog is not None:
+        try:
+            key_id = load_keyring(demo=is_demo(catalog))[0].active_id
+        except KeyError_ as exc:
+            raise fail(str(exc)) from None
+    found = preflight(catalog_path, policy_path, key_id=key_id)
+    for warning in found.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    if problems:
-        raise fail(str(ConfigError(problems)))
-    assert policy is not None, "a policy that did not parse is a problem"
+    try:
+        config = found.valid()
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
     console.print(
         f"[green]ok[/]: {catalog_path} and {policy_path} agree with each other and with "
-        f"{len(catalog.sources)} databases ({len(catalog.tables())} tables, {len(policy.purposes)} purposes); "
-        f"{len(warnings)} warnings"
+        f"{len(config.catalog.sources)} databases ({len(config.catalog.tables())} tables, "
+        f"{len(config.policy.purposes)} purposes); {len(found.warnings)} warnings"
     )
 
 
@@ -102,7 +95,7 @@ def demo_estate(
     """Create the demo estate (three databases of a Danish course provider) at the catalog's URLs."""
     from retention.demo.generator import generate_demo_estate
 
-    config = config_or_exit()
+    config = config_or_exit(databases=False)
     urls: dict[str, str] = {}
     for name, src in config.catalog.sources.items():
         url = src.url()
@@ -292,7 +285,7 @@ def demo(
     as_of: AsOf = None,
 ) -> None:
     """Set up the demo (key, estate) if missing and run the daily job for today."""
-    config = config_or_exit()
+    config = config_or_exit(databases=False)
     if not is_demo(config.catalog):
         raise fail("`retention demo` only runs on the demo estate; unset the RETENTION_*_URL variables")
     try:
@@ -332,3 +325,36 @@ def keys_rotate(
         raise fail(f"{path}: key file not found; create one with `retention keys init --file {path}`")
     new_id = rotate_key_file(path)
     console.print(f"{path}: new pseudonyms now use key {new_id}")
+
+
+def main() -> None:
+    """The `retention` command. An error the engine did not foresee is one line naming where its details
+    were logged: the traceback goes to a private file under var/logs, not to the terminal or a ticket."""
+    try:
+        app(prog_name="retention")
+    except KeyboardInterrupt:
+        err.print("interrupted; every batch applied so far is complete, the next run recovers the rest")
+        sys.exit(130)
+    except Exception as exc:  # the guard for what nothing else foresaw
+        log = _crash_log(exc)
+        raise SystemExit(fail(f"unexpected {type(exc).__name__}; the details are in {log}").exit_code) from None
+
+
+def _crash_log(exc: Exception) -> Path:
+    """Where the error happened: the command's words, each frame and the exception's type. Option values and
+    the exception's message are left out: either may hold an identifier or a value from the estate."""
+    import traceback
+
+    folder = settings.var_dir() / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"retention-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}.log"
+    words = [w for w in itertools.takewhile(lambda w: not w.startswith("-"), sys.argv[1:])]
+    frames: list[str] = []
+    current: BaseException | None = exc
+    while current is not None:
+        frames.append(f"{type(current).__module__}.{type(current).__qualname__}\n")
+        frames += traceback.format_list(traceback.extract_tb(current.__traceback__))
+        current = current.__cause__ or current.__context__
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as out:
+        out.write(f"retention {' '.join(words)}\n" + "".join(frames))
+    return path

@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 
 from retention.config import settings
-from retention.config.loading import EstateConfig, load_config
+from retention.config.loading import EstateConfig
 from retention.config.problems import ConfigError
 
 console = Console()
@@ -21,8 +21,12 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def config_or_exit() -> EstateConfig:
+def config_or_exit(*, databases: bool = True) -> EstateConfig:
+    """The configuration checked by the one validation pass (the databases too, unless the command is about
+    to create them), or exit with every problem."""
+    from retention.storage.preflight import preflight
+
     try:
-        return load_config(settings.catalog_path(), settings.policy_path())
+        return preflight(settings.catalog_path(), settings.policy_path(), databases=databases).valid()
     except ConfigError as exc:
         raise fail(str(exc)) from None

@@ -11,7 +11,9 @@ from retention.apply.applier import DEFAULT_BATCH_ROWS
 from retention.config import settings
 from retention.config.keys import Keyring, load_keyring
 from retention.config.loading import EstateConfig, load_config
+from retention.config.problems import ConfigError
 from retention.storage.engines import Estate, is_demo
+from retention.storage.preflight import preflight
 
 
 class EstateResource(dg.ConfigurableResource):
@@ -30,10 +32,14 @@ class EstateResource(dg.ConfigurableResource):
         return load_config(self.catalog_path, self.policy_path)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """The one validation pass of every command, before the run's first step writes anything."""
         config = self.config
         keyring, notice = load_keyring(demo=is_demo(config.catalog))
         if notice and context.log is not None:
             context.log.warning(notice)
+        found = preflight(self.catalog_path, self.policy_path, key_id=keyring.active_id)
+        if found.problems:
+            raise dg.Failure(description=str(ConfigError(found.problems)))
         self._keyring = keyring
         self._estate = Estate.connect(config.catalog)
 

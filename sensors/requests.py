@@ -19,7 +19,7 @@ from pipelines.requests import (
     TAG_SUBJECT,
     run_config_for,
 )
-from retention.config.loading import load_config
+from retention.config.problems import ConfigError
 from retention.config.requests import load_request_settings
 from retention.requests.access import purge_exports
 from retention.requests.kinds import RequestStatus
@@ -27,6 +27,7 @@ from retention.requests.locks import locked_keys
 from retention.requests.model import SubjectRequest
 from retention.requests.register import fail_request, list_requests, person_keys, requeue_request
 from retention.storage.engines import control_engine
+from retention.storage.preflight import preflight
 from retention.storage.schema import ensure_schema
 
 MAX_ATTEMPTS = 3
@@ -56,7 +57,10 @@ def build_request_sensor(catalog_path: str, policy_path: str, daily_job: str) ->
         ),
     )
     def subject_request_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        config = load_config(catalog_path, policy_path)
+        found = preflight(catalog_path, policy_path, databases=False)
+        if found.config is None:
+            return dg.SensorResult(skip_reason=str(ConfigError(found.problems)))
+        config = found.config
         url = config.catalog.control_url()
         if not url:
             return dg.SensorResult(skip_reason=f"no control database; set {config.catalog.control_url_env}")

@@ -20,6 +20,34 @@ def _sqlite_file(url: sa.URL) -> Path | None:
     return None
 
 
+def parse_url(url: str | None, what: str, env: str) -> sa.URL:
+    """A database URL that SQLAlchemy can use, or EstateError saying what is wrong (never the password)."""
+    if not url:
+        raise EstateError(f"{what}: no database URL; set {env} to a SQLAlchemy URL")
+    try:
+        parsed = sa.make_url(url)
+        parsed.get_dialect().import_dbapi()
+    except sa.exc.ArgumentError:
+        raise EstateError(
+            f"{what}: {env} holds no database URL; set it to a SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db"
+        ) from None
+    except (sa.exc.NoSuchModuleError, ImportError):
+        name = url.split(":", 1)[0]
+        raise EstateError(
+            f"{what}: {env} names the database dialect {name!r}, which is not installed; use sqlite, "
+            "postgresql+psycopg or mysql+pymysql"
+        ) from None
+    return parsed
+
+
+def same_database(a: sa.URL, b: sa.URL) -> bool:
+    """Whether two URLs lead to the same database (the same SQLite file, or the same server and database)."""
+    file_a, file_b = _sqlite_file(a), _sqlite_file(b)
+    if file_a is not None or file_b is not None:
+        return file_a is not None and file_b is not None and file_a.resolve() == file_b.resolve()
+    return (a.get_backend_name(), a.host, a.port, a.database) == (b.get_backend_name(), b.host, b.port, b.database)
+
+
 def make_engine(url: str, *, create_sqlite_dir: bool = False) -> sa.Engine:
     parsed = sa.make_url(url)
     path = _sqlite_file(parsed)
@@ -57,21 +85,11 @@ class Estate:
     @classmethod
     def connect(cls, catalog: Catalog, *, require_existing: bool = True) -> Estate:
         estate = cls(catalog)
-        for name, source in catalog.sources.items():
-            url = source.url()
-            if not url:
-                raise EstateError(f"source {name!r}: no database URL; set {source.url_env} to a SQLAlchemy URL")
-            path = _sqlite_file(sa.make_url(url))
-            if require_existing and path is not None and not path.exists():
-                raise EstateError(
-                    f"source {name!r}: the SQLite database {path} does not exist; create the demo estate with "
-                    f"`retention demo-estate` or set {source.url_env} to the database's URL"
-                )
-            estate.sources[name] = make_engine(url)
-        control_url = catalog.control_url()
-        if not control_url:
-            raise EstateError(f"no control database URL; set {catalog.control_url_env}")
-        estate.control = control_engine(control_url)
+        for name in catalog.sources:
+            url = source_url(catalog, name, require_existing=require_existing)
+            estate.sources[name] = make_engine(url.render_as_string(hide_password=False))
+        control_url = parse_url(catalog.control_url(), "the control database", catalog.control_url_env)
+        estate.control = control_engine(control_url.render_as_string(hide_password=False))
         return estate
 
     def dispose(self) -> None:
@@ -79,6 +97,19 @@ class Estate:
             engine.dispose()
         if self.control is not None:
             self.control.dispose()
+
+
+def source_url(catalog: Catalog, name: str, *, require_existing: bool = True) -> sa.URL:
+    """The source's URL; a SQLite file must exist (connecting would create an empty one)."""
+    source = catalog.sources[name]
+    url = parse_url(source.url(), f"source {name!r}", source.url_env)
+    path = _sqlite_file(url)
+    if require_existing and path is not None and not path.exists():
+        raise EstateError(
+            f"source {name!r}: the SQLite database {path} does not exist; create the demo estate with "
+            f"`retention demo-estate` or set {source.url_env} to the database's URL"
+        )
+    return url
 
 
 def is_demo(catalog: Catalog) -> bool:
