@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,9 +114,20 @@ def source_url(catalog: Catalog, name: str, *, require_existing: bool = True) ->
     return url
 
 
+DEMO_CATALOG_SHA256 = "1a81515de74868432c0b853525f67eb5f07f17afd7202579fb3172f7564612ed"
+"""`catalog_digest` of the shipped config/catalog.yaml: only that catalog, unchanged, may run on the generated
+demo key. A change to the shipped catalog changes it too (a unit test prints the new value)."""
+
+
+def catalog_digest(catalog: Catalog) -> str:
+    canonical = json.dumps(catalog.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def is_demo(catalog: Catalog) -> bool:
-    """The demo is the estate as shipped: every source on its default SQLite URL, none set by environment."""
-    return all(
+    """The demo is the estate as shipped: the shipped catalog unchanged, every source on its default SQLite URL,
+    none set by environment. Anything else is someone's real estate and needs a real key."""
+    return catalog_digest(catalog) == DEMO_CATALOG_SHA256 and all(
         src.default_url is not None
         and src.url() == expand_var(src.default_url)
         and src.default_url.startswith("sqlite")
