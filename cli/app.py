@@ -51,8 +51,34 @@ class Format(StrEnum):
     JSON = "json"
 
 
-def _day(as_of: dt.datetime | None) -> dt.date:
-    return as_of.date() if as_of else dt.date.today()
+EARLIEST_DAY = dt.date(2000, 1, 1)
+YEARS_AHEAD = 100
+
+
+def _day(as_of: dt.datetime | None, option: str = "--as-of") -> dt.date:
+    """The day asked for (today by default), within the years a plan can be computed for."""
+    today = dt.date.today()
+    day = as_of.date() if as_of else today
+    latest = dt.date(today.year + YEARS_AHEAD, 12, 31)
+    if not EARLIEST_DAY <= day <= latest:
+        raise fail(
+            f"{option} {day} is outside the days the engine plans for; give a day from {EARLIEST_DAY} to {latest}"
+        )
+    return day
+
+
+def _partition(day: dt.date, config: EstateConfig, option: str = "--as-of") -> dt.date:
+    """A day the daily job has a partition for: a run of another day could not be recorded in Dagster."""
+    from pipelines.partitions import daily_partitions
+
+    partitions = daily_partitions(str(config.policy.timezone))
+    if not partitions.has_partition_key(day.isoformat()):
+        keys = partitions.get_partition_keys()
+        raise fail(
+            f"{option} {day}: the daily job has a partition for each day from {keys[0]} to {keys[-1]}; give a day "
+            "in that range (RETENTION_FIRST_DAY sets the first)"
+        )
+    return day
 
 
 @app.command("check-config")
@@ -193,8 +219,8 @@ def run(
     ] = False,
 ) -> None:
     """Run the daily job for a day through Dagster (in-process, on the local instance)."""
-    config_or_exit()
-    _run_daily(_day(as_of), confirm_large_plan)
+    config = config_or_exit()
+    _run_daily(_partition(_day(as_of), config), confirm_large_plan)
 
 
 @app.command()
@@ -207,11 +233,11 @@ def backfill(
     """Materialise each day's partition in order: by default up to the plan (a dry run per day)."""
     from pipelines.runner import run_daily
 
-    config_or_exit()
-    if last < first:
-        raise fail(f"--to {last.date()} is before --from {first.date()}")
-    day = first.date()
-    while day <= last.date():
+    config = config_or_exit()
+    day, end = _partition(_day(first, "--from"), config, "--from"), _partition(_day(last, "--to"), config, "--to")
+    if end < day:
+        raise fail(f"--to {end} is before --from {day}")
+    while day <= end:
         with console.status(f"{'running' if apply else 'planning'} {day}"):
             result = run_daily(day, confirm_large_plan=confirm_large_plan, plan_only=not apply)
         mats = {
@@ -302,7 +328,7 @@ def demo(
         "[dim]the demo confirms the guard: its first run clears years of backlog at once, which a real "
         "first run would confirm explicitly[/]"
     )
-    _run_daily(_day(as_of), confirm_large_plan=True)
+    _run_daily(_partition(_day(as_of), config), confirm_large_plan=True)
 
 
 @keys_app.command("init")
@@ -323,7 +349,10 @@ def keys_rotate(
     path = file or Path(os.environ.get("RETENTION_KEY_FILE") or settings.default_key_file())
     if not path.exists():
         raise fail(f"{path}: key file not found; create one with `retention keys init --file {path}`")
-    new_id = rotate_key_file(path)
+    try:
+        new_id = rotate_key_file(path)
+    except KeyError_ as exc:
+        raise fail(str(exc)) from None
     console.print(f"{path}: new pseudonyms now use key {new_id}")
 
 

@@ -13,6 +13,8 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -27,7 +29,16 @@ from retention.config.requests import RequestSettingsError, load_request_setting
 from retention.requests.kinds import KIND_TEXT, RequestKind, RequestStatus
 from retention.requests.model import SubjectRequest
 from retention.requests.receipts import receipt_text
-from retention.requests.register import get_request, list_requests, register_request
+from retention.requests.register import (
+    EARLIEST_RECEIVED,
+    RequestInputError,
+    check_identifiers,
+    check_received,
+    get_request,
+    list_requests,
+    parse_request_id,
+    register_request,
+)
 from retention.storage.engines import Estate, EstateError, control_engine, is_demo
 
 request_app = typer.Typer(
@@ -58,11 +69,54 @@ Received = Annotated[
 ]
 
 
+RequestId = Annotated[str, typer.Argument(metavar="ID", help="the request's number", show_default=False)]
+"""Taken as text and checked by `parse_request_id`, so that `-1`, `x` or a 30-digit number get one clear line."""
+
+
+ID_CONTEXT = {"ignore_unknown_options": True}
+"""Lets `-1` reach the id check instead of being read as an unknown option."""
+
+
+def _request_id(text: str) -> int:
+    try:
+        return parse_request_id(text)
+    except RequestInputError as exc:
+        raise fail(str(exc)) from None
+
+
 def _control(config: EstateConfig) -> sa.Engine:
     url = config.catalog.control_url()
     if not url:
         raise fail(f"no control database URL; set {config.catalog.control_url_env}")
-    return control_engine(url)
+    try:
+        return control_engine(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError):
+        raise fail(
+            f"{config.catalog.control_url_env} holds no usable database URL; set it to a SQLAlchemy URL, "
+            "e.g. postgresql+psycopg://user@host/db"
+        ) from None
+
+
+def _database_reason(exc: sa.exc.SQLAlchemyError) -> str:
+    """The driver's first line (it names the host, never the password), not SQLAlchemy's statement dump."""
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return textwrap.shorten(lines[0] if lines else type(exc).__name__, 200, placeholder=" …")
+
+
+@contextmanager
+def _register_db(config: EstateConfig) -> Iterator[sa.Engine]:
+    """The control database's engine for one command; a database that cannot be reached or used is one line."""
+    control = _control(config)
+    try:
+        yield control
+    except sa.exc.SQLAlchemyError as exc:
+        raise fail(
+            f"the control database cannot be used: {_database_reason(exc)}; check "
+            f"{config.catalog.control_url_env} and that the database is running"
+        ) from None
+    finally:
+        control.dispose()
 
 
 def _keyring(config: EstateConfig) -> Keyring:
@@ -94,27 +148,31 @@ def _register(
         IdentifierKind.CUSTOMER_NUMBER: customer_number,
     }
     identifiers = {k: v for k, v in given.items() if v is not None}
-    keyring = _keyring(config)
-    control = _control(config)
     tz = config.policy.timezone
-    try:
+    regions = config.catalog.regions()
+    when = received.replace(tzinfo=tz) if received is not None else None
+    try:  # refused before the key is loaded or any database is opened
+        check_identifiers(identifiers, regions)
+        check_received(when, tz)
         request_settings = load_request_settings(config)
-        when = received.replace(tzinfo=tz) if received is not None else None
-        request_id = register_request(
-            control,
-            keyring.subject,
-            kind,
-            identifiers,
-            request_settings,
-            tz,
-            received_at=when,
-            regions=config.catalog.regions(),
-        )
-        request = get_request(control, request_id)
-    except (ValueError, RequestSettingsError) as exc:
+    except (RequestInputError, RequestSettingsError) as exc:
         raise fail(str(exc)) from None
-    finally:
-        control.dispose()
+    keyring = _keyring(config)
+    with _register_db(config) as control:
+        try:
+            request_id = register_request(
+                control,
+                keyring.subject,
+                kind,
+                identifiers,
+                request_settings,
+                tz,
+                received_at=when,
+                regions=regions,
+            )
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        request = get_request(control, request_id)
     assert request is not None
     console.print(
         f"registered request [bold]#{request_id}[/]: {KIND_TEXT[kind]}, identifiers given: "
@@ -136,11 +194,8 @@ def _carry_out(request_id: int, config: EstateConfig) -> None:
     with console.status(f"carrying out request #{request_id}"):
         result = execute_request(request_id)
     seconds = time.perf_counter() - started
-    control = _control(config)
-    try:
+    with _register_db(config) as control:
         request = get_request(control, request_id)
-    finally:
-        control.dispose()
     assert request is not None
     if request.receipt:
         console.print(receipt_text(request.receipt), highlight=False, markup=False)
@@ -199,15 +254,13 @@ for _name, _kind, _help in REQUEST_COMMANDS:
     _add_register_command(_name, _kind, _help)
 
 
-@request_app.command("run")
-def run(request_id: Annotated[int, typer.Argument(help="the request's number")]) -> None:
+@request_app.command("run", context_settings=ID_CONTEXT)
+def run(request_id_text: RequestId) -> None:
     """Carry out a pending or failed request now (through the subject_request job, in-process)."""
+    request_id = _request_id(request_id_text)
     config = config_or_exit()
-    control = _control(config)
-    try:
+    with _register_db(config) as control:
         request = get_request(control, request_id)
-    finally:
-        control.dispose()
     if request is None:
         raise fail(f"there is no request #{request_id}; `retention request list` shows the register")
     if request.status in (RequestStatus.DONE, RequestStatus.RUNNING):
@@ -231,11 +284,8 @@ def list_(
 ) -> None:
     """The register: every request with its deadline; overdue ones marked."""
     config = config_or_exit()
-    control = _control(config)
-    try:
+    with _register_db(config) as control:
         requests = list_requests(control, status)
-    finally:
-        control.dispose()
     now = dt.datetime.now(dt.UTC)
     table = Table(title="Subject requests")
     for name in ("id", "kind", "received", "deadline", "status", "due"):
@@ -257,18 +307,16 @@ def list_(
         console.print(f"[bold red]{overdue} requests are overdue[/] (Art 12(3): one month from receipt)")
 
 
-@request_app.command("show")
+@request_app.command("show", context_settings=ID_CONTEXT)
 def show(
-    request_id: Annotated[int, typer.Argument(help="the request's number")],
+    request_id_text: RequestId,
     as_json: Annotated[bool, typer.Option("--json", help="print the receipt as JSON")] = False,
 ) -> None:
     """One request: its state and, once done, the receipt (readable text, or JSON)."""
+    request_id = _request_id(request_id_text)
     config = config_or_exit()
-    control = _control(config)
-    try:
+    with _register_db(config) as control:
         request = get_request(control, request_id)
-    finally:
-        control.dispose()
     if request is None:
         raise fail(f"there is no request #{request_id}; `retention request list` shows the register")
     if as_json:
@@ -300,6 +348,10 @@ def replay_command(
     from retention.requests.replay import ReplayError, replay_source
 
     config = config_or_exit()
+    today = dt.datetime.now(config.policy.timezone).date()
+    if not EARLIEST_RECEIVED <= since.date() <= today:
+        when = "in the future" if since.date() > today else f"before {EARLIEST_RECEIVED}"
+        raise fail(f"--since {since.date()} is {when}; give the day the backup was taken, YYYY-MM-DD")
     keyring = _keyring(config)
     try:
         estate = Estate.connect(config.catalog)

@@ -32,12 +32,14 @@ class EstateResource(dg.ConfigurableResource):
         return load_config(self.catalog_path, self.policy_path)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """The one validation pass of every command, before the run's first step writes anything."""
+        """The one validation pass of every command, before the run's first step writes anything. The databases
+        are compared with the catalog by the job's own `source_schema` checks, which block the plan and apply
+        and show in the UI which column drifted; here the files and the environment are checked."""
         config = self.config
         keyring, notice = load_keyring(demo=is_demo(config.catalog))
         if notice and context.log is not None:
             context.log.warning(notice)
-        found = preflight(self.catalog_path, self.policy_path, key_id=keyring.active_id)
+        found = preflight(self.catalog_path, self.policy_path, databases=False)
         if found.problems:
             raise dg.Failure(description=str(ConfigError(found.problems)))
         self._keyring = keyring

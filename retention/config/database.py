@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine.interfaces import ReflectedColumn
 
 import anonymizers
 from anonymizers.base import TEXT_KINDS
-from retention.config.loading import CatalogFile
+from retention.config.catalog import IdentifierKind, TableEntry
+from retention.config.estate import CatalogFile
 from retention.config.problems import Problem, suggest
 
 MARKER_TABLE = "retention_applied_batches"  # written by the apply step; see retention.storage.marker
@@ -28,6 +31,8 @@ COMPOSITE_KEY_KINDS = ("integer", "string")
 
 
 def column_kind(column_type: sa.types.TypeEngine) -> str:
+    if isinstance(column_type, mysql.TINYINT) and column_type.display_width == 1:
+        return "boolean"  # MariaDB and MySQL store BOOLEAN as TINYINT(1), and reflect it so
     for sa_type, kind in _KIND_OF_TYPE:
         if isinstance(column_type, sa_type):
             if kind == "string" and getattr(column_type, "length", None) is None:
@@ -53,6 +58,108 @@ def column_specs(table: sa.Table) -> dict[str, anonymizers.ColumnSpec]:
         )
         for c in table.columns
     }
+
+
+_FAMILY = {"string": "text"}
+"""Kinds whose values compare equal: a VARCHAR and a TEXT both hold text."""
+
+
+def _family(kind: str) -> str:
+    return _FAMILY.get(kind, kind)
+
+
+TEXT_IDENTIFIERS = {"string", "text"}
+"""Identifier columns hold text: an integer phone loses its leading zero and its '+', an integer e-mail is no
+e-mail. A customer number may also be an integer column that is NOT NULL: with missing values the rows are
+read as floats, and '123.0' would never match the '123' a request gives."""
+
+
+def _identifier_problem(
+    cfile: str, where: str, kind: IdentifierKind, column: str, info: ReflectedColumn
+) -> Problem | None:
+    found = column_kind(info["type"])
+    if found in TEXT_IDENTIFIERS:
+        return None
+    if kind is IdentifierKind.CUSTOMER_NUMBER and found == "integer":
+        if not info.get("nullable", True):
+            return None
+        return Problem(
+            cfile,
+            f"{where}.subject.identifiers.{kind.value}",
+            f"the customer number column {column!r} is an integer column that allows NULL: its values are read as "
+            "decimals where any is missing, and then match no request",
+            f"make {column!r} NOT NULL, or store customer numbers as text",
+        )
+    allowed = "text or a NOT NULL integer" if kind is IdentifierKind.CUSTOMER_NUMBER else "text"
+    return Problem(
+        cfile,
+        f"{where}.subject.identifiers.{kind.value}",
+        f"the {kind.value} identifier column {column!r} has type {info['type']}, not {allowed}",
+        f"name a text column holding the {kind.value}"
+        + (" (leading zeros and '+' do not survive a number column)" if kind is IdentifierKind.PHONE else ""),
+    )
+
+
+def _foreign_key_checks(
+    cfile: str,
+    where: str,
+    table: str,
+    entry: TableEntry,
+    columns: dict[str, ReflectedColumn],
+    inspector: sa.Inspector,
+    parents: dict[str, TableEntry],
+    existing: set[str],
+) -> tuple[list[Problem], list[Problem]]:
+    """The child's foreign key must point at its parent's key: declared so by the database, or at least of the
+    same kind of value (a text column never equals an integer key: the rows would belong to nobody)."""
+    fk, parent = entry.subject.foreign_key, entry.subject.parent
+    if fk is None or parent is None or fk not in columns or parent not in existing or parent not in parents:
+        return [], []
+    key = parents[parent].primary_key
+    if len(key) != 1:
+        return [], []  # reported at load: a composite key cannot be a parent
+    parent_key = key[0]
+    parent_columns = {c["name"]: c for c in inspector.get_columns(parent)}
+    if parent_key not in parent_columns:
+        return [], []  # reported with the parent's own primary key
+    declared = [d for d in inspector.get_foreign_keys(table) if list(d.get("constrained_columns") or []) == [fk]]
+    to_parent = any(
+        d.get("referred_table") == parent and list(d.get("referred_columns") or []) == [parent_key] for d in declared
+    )
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    child_type, parent_type = columns[fk]["type"], parent_columns[parent_key]["type"]
+    if _family(column_kind(child_type)) != _family(column_kind(parent_type)):
+        problems.append(
+            Problem(
+                cfile,
+                f"{where}.subject.foreign_key",
+                f"column {fk!r} has type {child_type} but the parent's key {parent}.{parent_key} has type "
+                f"{parent_type}: its values never equal the parent's keys, so its rows would belong to nobody",
+                f"name the column of {table!r} that references {parent}.{parent_key}",
+            )
+        )
+    elif declared and not to_parent:
+        other = ", ".join(f"{d.get('referred_table')}.{','.join(d.get('referred_columns') or [])}" for d in declared)
+        problems.append(
+            Problem(
+                cfile,
+                f"{where}.subject.foreign_key",
+                f"the database declares {fk!r} a foreign key to {other}, not to the parent's key {parent}.{parent_key}",
+                f"set 'parent' to the table {fk!r} references, or name the column that references {parent!r}",
+            )
+        )
+    elif not to_parent:
+        warnings.append(
+            Problem(
+                cfile,
+                f"{where}.subject.foreign_key",
+                f"the database declares no foreign key from {table}.{fk} to {parent}.{parent_key}; the types agree, "
+                "so the link is taken from the catalog",
+                f"declare the foreign key in the database if {fk!r} does reference {parent!r}",
+            )
+        )
+    return problems, warnings
 
 
 def check_against_database(
@@ -133,8 +240,15 @@ def check_against_database(
                     )
         for id_kind, column in entry.subject.identifiers.items():
             need(column, f"subject.identifiers.{id_kind.value}")
+            if column in columns and (found := _identifier_problem(cfile, where, id_kind, column, columns[column])):
+                problems.append(found)
         if entry.subject.foreign_key:
             need(entry.subject.foreign_key, "subject.foreign_key")
+            found_fk, warned_fk = _foreign_key_checks(
+                cfile, where, table, entry, columns, inspector, src.tables, existing
+            )
+            problems.extend(found_fk)
+            warnings.extend(warned_fk)
         for i, column in enumerate(entry.interactions):
             need(column, f"interactions[{i}]", dated)
         if entry.record_date:

@@ -81,6 +81,8 @@ def _write_private(path: Path, data: dict) -> None:
 
 
 def create_key_file(path: Path) -> None:
+    if path.is_dir():
+        raise KeyError_(f"{path}: is a folder; give the path of the key file to create, e.g. {path / 'keys.json'}")
     if path.exists():
         raise KeyError_(f"{path}: a key file already exists; use `retention keys rotate` to add a key")
     _write_private(path, {"keys": [_new_entry("k1")], "active": "k1"})
@@ -88,6 +90,7 @@ def create_key_file(path: Path) -> None:
 
 def rotate_key_file(path: Path) -> str:
     """Add a new key and make it active for new pseudonyms; old keys stay to read old tokens' ids."""
+    load_key_file(path)  # refuses what is not a private key file before anything is written
     data = json.loads(path.read_text())
     ids = [entry["id"] for entry in data["keys"]]
     number = max(int(i[1:]) for i in ids if i[1:].isdigit()) + 1 if ids else 1
@@ -108,11 +111,11 @@ def load_key_file(path: Path) -> Keyring:
             f"run `chmod 600 {path}`"
         )
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
         entries = data["keys"]
         keys = {e["id"]: Key(e["id"], _decode(e["secret"], f"{path}: key {e['id']!r}")) for e in entries}
         active = data["active"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OSError):
         raise KeyError_(f"{path}: not a key file (expected JSON with 'keys' and 'active'); {KEY_FIX}") from None
     if active not in keys:
         raise KeyError_(f"{path}: the active key {active!r} is not among the keys {sorted(keys)}")

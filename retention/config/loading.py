@@ -7,100 +7,120 @@ them in one `ConfigError`, so a typo never reaches a run.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
-
-import yaml
-from pydantic import BaseModel, ValidationError
 
 import anonymizers
 from retention.config.catalog import Catalog, TableEntry
+from retention.config.estate import CatalogFile, EstateConfig
+from retention.config.limits import (
+    EVENT_NAME_CHARS,
+    LEDGER_FIELDS_CHARS,
+    PURPOSE_NAME_CHARS,
+    SOURCE_NAME_CHARS,
+    TABLE_NAME_CHARS,
+)
 from retention.config.policy import Clock, Policy
-from retention.config.problems import ConfigError, Problem, entry_path, suggest
+from retention.config.problems import ConfigError, Problem, suggest
+from retention.config.requests import read_request_settings
+from retention.config.yamlfile import parse
 
-M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class CatalogFile:
-    """A catalog and the file it came from, which every problem found in it names."""
-
-    catalog: Catalog
-    catalog_file: str
-
-
-@dataclass(frozen=True)
-class EstateConfig(CatalogFile):
-    policy: Policy
-    policy_file: str
-
-
-def _read_yaml(path: Path) -> object:
-    if not path.exists():
-        raise ConfigError([Problem(str(path), "(file)", "file not found", "create it or pass the right path")])
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise ConfigError(
-            [Problem(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}", "fix the YAML syntax")]
-        ) from None
-
-
-def _validate(model: type[M], data: object, file: str) -> tuple[M | None, list[Problem]]:
-    if not isinstance(data, Mapping):
-        return None, [Problem(file, "(top level)", "expected a mapping of fields", "see config/ for an example")]
-    try:
-        return model.model_validate(data), []
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = err["loc"]
-            kind = err["type"]
-            if kind == "extra_forbidden":
-                message, fix = f"unknown field {loc[-1]!r}", "remove it or correct its spelling (see README)"
-            elif kind == "missing":
-                message, fix = f"required field {loc[-1]!r} is missing", f"add '{loc[-1]}:' to this entry"
-            else:
-                message = err["msg"].removeprefix("Value error, ")
-                fix = "" if "; " in message else "correct the value"
-                if "; " in message and kind == "value_error":
-                    message, fix = message.split("; ", 1)
-            problems.append(Problem(file, entry_path(loc), message, fix))
-        return None, problems
-
-
-def _parse(model: type[M], path: Path) -> tuple[M | None, list[Problem]]:
-    try:
-        data = _read_yaml(path)
-    except ConfigError as exc:
-        return None, exc.problems
-    return _validate(model, data, str(path))
+__all__ = ["CatalogFile", "EstateConfig", "cross_check", "load_config", "read_config"]
 
 
 def read_config(
-    catalog_path: Path | str, policy_path: Path | str
+    catalog_path: Path | str, policy_path: Path | str, requests_path: Path | str | None = None
 ) -> tuple[Catalog | None, Policy | None, list[Problem]]:
-    """Every problem of both files and between them, and each file that parsed: a broken policy does not hide
-    the catalog's problems, and `check-config` still compares a catalog that parsed with the databases."""
+    """Every problem of the three files and between them, and each of catalog and policy that parsed: a broken
+    policy does not hide the catalog's problems, and `check-config` still compares a catalog that parsed with the
+    databases. `requests.yaml` (default: RETENTION_REQUESTS, else beside the catalog; absent means defaults) is
+    read and checked against the catalog and policy here too, so check-config and every load see its typos."""
     catalog_path, policy_path = Path(catalog_path), Path(policy_path)
-    catalog, problems = _parse(Catalog, catalog_path)
-    policy, found = _parse(Policy, policy_path)
+    catalog, problems = parse(Catalog, catalog_path)
+    policy, found = parse(Policy, policy_path)
     problems += found
+    problems += name_lengths(catalog, policy, str(catalog_path), str(policy_path))
     if catalog is not None and policy is not None:
         problems += cross_check(catalog, policy, str(catalog_path), str(policy_path))
+    problems += read_request_settings(catalog, policy, catalog_path, requests_path)[1]
     return catalog, policy, problems
 
 
-def load_config(catalog_path: Path | str, policy_path: Path | str) -> EstateConfig:
-    """Parse both files and cross-check them; raises ConfigError listing every problem."""
-    catalog, policy, problems = read_config(catalog_path, policy_path)
+def load_config(
+    catalog_path: Path | str, policy_path: Path | str, requests_path: Path | str | None = None
+) -> EstateConfig:
+    """Parse the files and cross-check them; raises ConfigError listing every problem."""
+    catalog, policy, problems = read_config(catalog_path, policy_path, requests_path)
     if problems:
         raise ConfigError(problems)
     assert catalog is not None and policy is not None
     return EstateConfig(catalog, str(catalog_path), policy, str(policy_path))
+
+
+def _too_long(file: str, entry: str, what: str, name: str, limit: int) -> Problem:
+    shown = name if len(name) <= 60 else f"{name[:40]}...{name[-10:]}"
+    return Problem(
+        file,
+        entry,
+        f"the {what} name {shown!r} has {len(name)} characters, more than the {limit} the control database stores",
+        f"use a {what} name of at most {limit} characters",
+    )
+
+
+def name_lengths(catalog: Catalog | None, policy: Policy | None, cfile: str, pfile: str) -> list[Problem]:
+    """Names the ledger stores must fit its columns (`retention.config.limits`); names must not be empty, and a
+    source's name no dot, since 'source.table' names a table."""
+    problems: list[Problem] = []
+    if catalog is not None:
+        for source, src in catalog.sources.items():
+            where = f"sources.{source}"
+            if len(source) > SOURCE_NAME_CHARS:
+                problems.append(_too_long(cfile, where, "source", source, SOURCE_NAME_CHARS))
+            if not source.strip() or "." in source:
+                problems.append(
+                    Problem(
+                        cfile,
+                        where,
+                        f"the source name {source!r} is empty or has a dot, which 'source.table' cannot name",
+                        "name the source with letters, digits and underscores, e.g. 'crm'",
+                    )
+                )
+            for table, entry in src.tables.items():
+                twhere = f"{where}.tables.{table}"
+                if len(table) > TABLE_NAME_CHARS:
+                    problems.append(_too_long(cfile, twhere, "table", table, TABLE_NAME_CHARS))
+                if not table.strip():
+                    problems.append(Problem(cfile, twhere, "the table name is empty", "name the table"))
+                for event in entry.events:
+                    if len(event) > EVENT_NAME_CHARS:
+                        problems.append(_too_long(cfile, f"{twhere}.events", "event", event, EVENT_NAME_CHARS))
+                for listed in entry.purposes:
+                    if len(listed) > PURPOSE_NAME_CHARS:
+                        problems.append(_too_long(cfile, f"{twhere}.purposes", "purpose", listed, PURPOSE_NAME_CHARS))
+                joined = ",".join(entry.columns)
+                if len(joined) > LEDGER_FIELDS_CHARS:
+                    problems.append(
+                        Problem(
+                            cfile,
+                            f"{twhere}.columns",
+                            f"the names of the table's {len(entry.columns)} personal columns, comma-separated, "
+                            f"have {len(joined)} characters, more than the {LEDGER_FIELDS_CHARS} the ledger "
+                            "stores for the fields of one action",
+                            "the ledger could not record an action on them all: widen ledger_entries.fields "
+                            "(retention/config/limits.py and a schema revision) before adding this table",
+                        )
+                    )
+    if policy is not None:
+        for name, purpose in policy.purposes.items():
+            where = f"purposes.{name}"
+            if len(name) > PURPOSE_NAME_CHARS:
+                problems.append(_too_long(pfile, where, "purpose", name, PURPOSE_NAME_CHARS))
+            if not name.strip():
+                problems.append(Problem(pfile, where, "the purpose name is empty", "name the purpose"))
+            for field in ("event", "or_at_event"):
+                event = getattr(purpose, field)
+                if event is not None and len(event) > EVENT_NAME_CHARS:
+                    problems.append(_too_long(pfile, f"{where}.{field}", "event", event, EVENT_NAME_CHARS))
+    return problems
 
 
 def cross_check(catalog: Catalog, policy: Policy, cfile: str, pfile: str) -> list[Problem]:
@@ -171,6 +191,7 @@ def cross_check(catalog: Catalog, policy: Policy, cfile: str, pfile: str) -> lis
         has_record_date = catalog.record_date_of(source, table) is not None
         problems += _clock_needs(entry, catalog.events_of(source, table), has_record_date, policy, cfile, where)
     problems += _parent_cycles(catalog, cfile)
+    problems += _early_events(catalog, policy, cfile, pfile)
     hold = policy.bookkeeping_hold
     if hold.purpose not in purposes:
         problems.append(
@@ -235,6 +256,30 @@ def _clock_needs(
                     f"purpose {purpose_name!r} waits for event {purpose.event!r}, which neither the table "
                     "nor its parents define",
                     f"add 'events: {{{purpose.event}: <timestamp column>}}' or remove the purpose from the table",
+                )
+            )
+    return problems
+
+
+def _early_events(catalog: Catalog, policy: Policy, cfile: str, pfile: str) -> list[Problem]:
+    """An `or_at_event` is optional per table (a table that cannot see the event ends at its period), but one
+    that none of the purpose's tables can see is a typo: it would never end anything early."""
+    problems: list[Problem] = []
+    for name, purpose in policy.purposes.items():
+        event = purpose.or_at_event
+        if event is None:
+            continue
+        tables = [(s, t) for s, t, entry in catalog.tables() if name in entry.purposes]
+        visible = {e for s, t in (tables or [(s, t) for s, t, _ in catalog.tables()]) for e in catalog.events_of(s, t)}
+        if event not in visible:
+            listed = ", ".join(f"{s}.{t}" for s, t in tables) or "no table of the catalog lists the purpose"
+            problems.append(
+                Problem(
+                    pfile,
+                    f"purposes.{name}.or_at_event",
+                    f"event {event!r} is defined by none of the purpose's tables or their parents ({listed})",
+                    f"add 'events: {{{event}: <timestamp column>}}' to one of them in {cfile}, or correct the name"
+                    + (f" ({suggest(event, visible)})" if visible else ""),
                 )
             )
     return problems

@@ -28,6 +28,9 @@ from retention.demo.schema import DEMO_SOURCES, demo_metadata
 BATCH_ROWS = 10_000
 """Rows buffered (over all tables of a source) before they are written in one transaction."""
 
+MAX_PEOPLE = 5_000_000
+"""Enough for the benchmarks' largest estates; more is a typo, and would take hours."""
+
 HISTORY_YEARS = 8
 
 ENROLMENT, NEWSLETTER, ELEARNING = 1, 2, 4
@@ -247,8 +250,8 @@ def generate_demo_estate(
     unknown = sorted(set(urls) - set(DEMO_SOURCES))
     if unknown:
         raise ValueError(f"unknown demo source(s) {', '.join(unknown)}; expected some of {', '.join(DEMO_SOURCES)}")
-    if people < 1:
-        raise ValueError(f"people must be at least 1, not {people}")
+    if not 1 <= people <= MAX_PEOPLE:
+        raise ValueError(f"--people {people}: the demo estate holds from 1 to {MAX_PEOPLE:,} people")
     if isinstance(anchor, datetime.datetime):
         anchor = anchor.date()
     anchor = anchor or datetime.date.today()
@@ -286,7 +289,7 @@ def _refuse_filled(source: str, engine: sa.Engine) -> None:
             if table.name in existing and conn.execute(sa.select(1).select_from(table).limit(1)).first():
                 raise ValueError(
                     f"the {source} database already holds rows (table {table.name}); "
-                    "pass replace=True to drop and regenerate the demo estate"
+                    "pass --replace (replace=True) to drop and regenerate the demo estate"
                 )
 
 

@@ -25,7 +25,7 @@ from retention.rules import columns
 from retention.rules.clocks import last_day_kept
 from retention.rules.holds import HOLD_BOOKKEEPING, Holds, held_rows, hold_why
 from retention.rules.minimisation import fields_freed, only_filled_fields
-from retention.rules.pseudonyms import changed_fields
+from retention.rules.pseudonyms import not_pseudonymised_again
 from retention.rules.references import children_first, referenced_by_staying
 from retention.storage.control import load_done, load_holds, load_known_subjects
 from retention.storage.engines import Estate
@@ -192,9 +192,8 @@ def plan_for_person(
             leaving[tid] = set(to_delete[columns.PK])
             decision.delete += len(to_delete)
             entries.append(_entries(to_delete, Action.DELETE, [()] * len(to_delete), purpose, rule, basis))
-        replaced = changed_fields(known.get(tid), to_change[columns.PK])
-        wanted = [tuple(f for f in fields if f not in replaced.get(str(pk), ())) for pk in to_change[columns.PK]]
-        changing = only_filled_fields(_entries(to_change, action, wanted, purpose, rule, basis), frame)
+        planned = _entries(to_change, action, [tuple(fields)] * len(to_change), purpose, rule, basis)
+        changing = only_filled_fields(not_pseudonymised_again(planned, known.get(tid)), frame)
         if not changing.empty:
             decision.pseudonymise += len(changing)
             decision.fields.update(f for fs in changing["fields"] for f in fs)

@@ -25,7 +25,7 @@ from retention.requests.locks import release_locks
 from retention.requests.model import MAX_IDENTIFIER_CHARS, SubjectRequest
 from retention.requests.receipts import Receipt
 from retention.rules.calendar import add_period_to, utc
-from retention.rules.identity import DEFAULT_REGION, identifier_token, normalise
+from retention.rules.identity import DEFAULT_REGION, identifier_problem, identifier_token, normalise
 from retention.storage.schema import ensure_schema, subject_requests, subject_tokens
 
 
@@ -52,14 +52,96 @@ def _row(row: sa.RowMapping) -> SubjectRequest:
     )
 
 
-def check_identifier(kind: IdentifierKind, value: str) -> None:
-    """Identifiers are data: any text is accepted, except what no database can hold or nobody could mean."""
+IDENTIFIER_OPTIONS = {
+    IdentifierKind.EMAIL: "--email",
+    IdentifierKind.PHONE: "--phone",
+    IdentifierKind.CUSTOMER_NUMBER: "--customer-number",
+}
+"""How support staff give each kind of identifier (`retention request ...`); refusals name the option."""
+
+
+EARLIEST_RECEIVED = dt.date(2000, 1, 1)
+"""No request older than this is registered: it would be long past every deadline and every statute."""
+
+
+CLOCK_SKEW = dt.timedelta(minutes=5)
+"""How far in the future a moment of receipt may lie: the clocks of the machines involved differ a little."""
+
+
+MAX_REQUEST_ID = 2**31 - 1
+"""Request ids are 32-bit integers on PostgreSQL and MariaDB; a larger number can be no request."""
+
+
+class RequestInputError(ValueError):
+    """A request's input is refused before anything is stored: one line saying what is wrong and how to fix it,
+    never repeating an identifier (which is personal data)."""
+
+
+def check_identifier(kind: IdentifierKind, value: str, regions: Sequence[str] = (DEFAULT_REGION,)) -> None:
+    """Identifiers are data, matched only through keyed tokens: any text that parses as one of its kind is
+    accepted (an e-mail address, a phone number possible in one of the estate's `regions`, a customer number
+    not empty once spaces are dropped), and nothing no database can hold or nobody could mean."""
+    option = IDENTIFIER_OPTIONS[kind]
+    if not isinstance(value, str):
+        raise RequestInputError(f"{option} is not text; give it as the person wrote it")
     if len(value) > MAX_IDENTIFIER_CHARS:
-        raise ValueError(f"the {kind.value} given has {len(value):,} characters; at most {MAX_IDENTIFIER_CHARS:,}")
+        raise RequestInputError(f"{option} has {len(value):,} characters; at most {MAX_IDENTIFIER_CHARS:,}")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(f"the {kind.value} given is not valid text (it holds a lone surrogate)") from None
+        raise RequestInputError(
+            f"{option} is not valid text (it holds a lone surrogate); type it again rather than pasting it"
+        ) from None
+    problem = identifier_problem(kind, value, regions)
+    if problem:
+        raise RequestInputError(f"{option} {problem}")
+
+
+def check_identifiers(identifiers: Mapping[IdentifierKind, str], regions: Sequence[str] = (DEFAULT_REGION,)) -> None:
+    """At least one identifier, each one valid for its kind (`check_identifier`)."""
+    if not identifiers:
+        raise RequestInputError("give at least one identifier: --email, --phone or --customer-number")
+    for kind, value in identifiers.items():
+        check_identifier(kind, value, regions)
+
+
+def check_received(received_at: dt.datetime | None, tz: ZoneInfo, *, now: dt.datetime | None = None) -> dt.datetime:
+    """When the request reached us, in UTC: now if not given, else not before `EARLIEST_RECEIVED` (the day in
+    the moment's own zone; a naive moment is UTC, as `utc` reads it) and not after now, give or take
+    `CLOCK_SKEW` (today's date is the business time zone's, `tz`). Checked before any arithmetic, so that year 1
+    or 9999 is refused rather than overflowing."""
+    current = utc(now or dt.datetime.now(dt.UTC))
+    if received_at is None:
+        return current
+    local = received_at if received_at.tzinfo is not None else received_at.replace(tzinfo=dt.UTC)
+    shown = local.date().isoformat() + ("" if local.time() == dt.time() else f" {local:%H:%M}")  # year 1: 0001
+    if local.date() < EARLIEST_RECEIVED:
+        raise RequestInputError(
+            f"--received {shown} is before {EARLIEST_RECEIVED}; give the day the request reached us, YYYY-MM-DD"
+        )
+    future = RequestInputError(
+        f"--received {shown} is in the future; give the day the request reached us, today at the latest"
+    )
+    if local.date() > current.astimezone(tz).date() + dt.timedelta(days=1):
+        raise future  # before converting: 9999-12-31 in a zone west of UTC has no UTC moment
+    received = utc(local)
+    if received > current + CLOCK_SKEW:
+        raise future
+    return received
+
+
+def parse_request_id(text: str) -> int:
+    """A request id as typed (`retention request show 12`): a whole number from 1 to `MAX_REQUEST_ID`."""
+    value = text.strip()
+    digits = value.lstrip("0")
+    if not (value.isascii() and value.isdigit()) or len(digits) > len(str(MAX_REQUEST_ID)):  # no 10,000-digit int()
+        value = "0"
+    if not 1 <= int(value) <= MAX_REQUEST_ID:
+        raise RequestInputError(
+            f"request ids are positive whole numbers up to {MAX_REQUEST_ID}; `retention request list` shows the "
+            "register"
+        )
+    return int(value)
 
 
 def tokens_of(
@@ -92,12 +174,12 @@ def register_request(
     received_at: dt.datetime | None = None,
     regions: Sequence[str] = (DEFAULT_REGION,),
 ) -> int:
-    """Store a new pending request and return its id; `regions`: the estate's phone regions (`Catalog.regions`)."""
-    if not identifiers:
-        raise ValueError("give at least one identifier: --email, --phone or --customer-number")
-    for ident_kind, value in identifiers.items():
-        check_identifier(ident_kind, value)
-    received = utc(received_at or dt.datetime.now(dt.UTC))
+    """Store a new pending request and return its id; `regions`: the estate's phone regions (`Catalog.regions`).
+
+    Fails closed: identifiers that are not what their kind says and moments of receipt out of bounds raise
+    RequestInputError (a ValueError) before anything is written (`check_identifiers`, `check_received`)."""
+    check_identifiers(identifiers, regions)
+    received = check_received(received_at, tz)
     ensure_schema(control)
     with control.begin() as conn:
         result = conn.execute(
@@ -118,6 +200,9 @@ def register_request(
 
 
 def get_request(control: sa.Engine, request_id: int) -> SubjectRequest | None:
+    """The request, or None if there is none with this id (nor can be: out of range of the id column)."""
+    if isinstance(request_id, bool) or not isinstance(request_id, int) or not 1 <= request_id <= MAX_REQUEST_ID:
+        return None
     ensure_schema(control)
     with control.connect() as conn:
         row = (

@@ -17,7 +17,6 @@ from retention.config.catalog import Catalog
 from retention.config.database import check_against_database
 from retention.config.loading import CatalogFile, EstateConfig, read_config
 from retention.config.problems import ConfigError, Problem
-from retention.config.requests import RequestSettingsError, load_request_settings, settings_path
 from retention.storage.engines import EstateError, make_engine, parse_url, same_database, source_url
 
 
@@ -41,7 +40,7 @@ def _problem(cfile: str, where: str, exc: EstateError) -> Problem:
     return Problem(cfile, where, message, fix or "correct the URL")
 
 
-def environment_problems(catalog: Catalog, cfile: str) -> list[Problem]:
+def environment_problems(catalog: Catalog, cfile: str, *, require_existing: bool = True) -> list[Problem]:
     """URLs that are missing or do not parse, and a control database that is one of the sources (the ledger
     and the locks would be written into a source, and `plan`, which changes nothing, would create tables)."""
     problems: list[Problem] = []
@@ -49,7 +48,7 @@ def environment_problems(catalog: Catalog, cfile: str) -> list[Problem]:
     for name in catalog.sources:
         where = f"sources.{name}.url_env"
         try:
-            urls[name] = source_url(catalog, name)
+            urls[name] = source_url(catalog, name, require_existing=require_existing)
         except EstateError as exc:
             problems.append(_problem(cfile, where, exc))
     try:
@@ -72,18 +71,14 @@ def environment_problems(catalog: Catalog, cfile: str) -> list[Problem]:
 def preflight(
     catalog_path: Path | str, policy_path: Path | str, *, key_id: str | None = None, databases: bool = True
 ) -> Preflight:
-    """Run every check; with `databases`, reflect each reachable source and compare it with the catalog."""
+    """Run every check; with `databases`, reflect each source and compare it with the catalog (without, as for a
+    command about to create the databases, they need not exist yet)."""
     catalog, policy, problems = read_config(catalog_path, policy_path)
     if catalog is None:
         return Preflight(None, problems)
     cfile = str(catalog_path)
     config = EstateConfig(catalog, cfile, policy, str(policy_path)) if policy is not None else None
-    if config is not None and not problems:
-        try:
-            load_request_settings(config)
-        except RequestSettingsError as exc:
-            problems.append(Problem(str(settings_path(config)), "(file)", str(exc), "correct the request settings"))
-    found = environment_problems(catalog, cfile)
+    found = environment_problems(catalog, cfile, require_existing=databases)
     problems += found
     warnings: list[Problem] = []
     if databases and not found:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from retention.config.limits import LEDGER_FIELDS_CHARS, PURPOSE_NAME_CHARS, SOURCE_NAME_CHARS, TABLE_NAME_CHARS
 from retention.storage.migrate import upgrade_to_head
 
 MAX_ERROR_CHARS = 500
@@ -31,8 +32,8 @@ ledger_batches = sa.Table(
     sa.Column("batch_id", sa.String(36), nullable=False, unique=True),
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Column("as_of", sa.Date, nullable=False),
-    sa.Column("source", sa.String(80), nullable=False),
-    sa.Column("table_name", sa.String(120), nullable=False),
+    sa.Column("source", sa.String(SOURCE_NAME_CHARS), nullable=False),
+    sa.Column("table_name", sa.String(TABLE_NAME_CHARS), nullable=False),
     sa.Column("key_id", sa.String(20), nullable=False),
     sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("status", sa.String(10), nullable=False),
@@ -47,7 +48,7 @@ ledger_rules = sa.Table(
     "ledger_rules",
     metadata,
     sa.Column("rule_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("purpose", sa.String(80), nullable=False),
+    sa.Column("purpose", sa.String(PURPOSE_NAME_CHARS), nullable=False),
     sa.Column("rule", sa.String(200), nullable=False),
     sa.Column("legal_basis", sa.String(250), nullable=False),
     sa.UniqueConstraint("purpose", "rule", "legal_basis", name="uq_ledger_rules"),
@@ -64,7 +65,7 @@ ledger_entries = sa.Table(
     sa.Column("pk", sa.String(64), nullable=False),
     sa.Column("subject", sa.String(40), nullable=False),
     sa.Column("action", sa.String(20), nullable=False),
-    sa.Column("fields", sa.String(500), nullable=False),
+    sa.Column("fields", sa.String(LEDGER_FIELDS_CHARS), nullable=False),
     sa.Index("ix_ledger_entries_batch_no", "batch_no"),
 )
 """One row per action. Kept narrow: at a million actions its width decides what the ledger costs to write."""
@@ -76,14 +77,14 @@ ledger = sa.table(
     sa.column("run_id", sa.String(64)),
     sa.column("as_of", sa.Date),
     sa.column("rule", sa.String(200)),
-    sa.column("purpose", sa.String(80)),
+    sa.column("purpose", sa.String(PURPOSE_NAME_CHARS)),
     sa.column("legal_basis", sa.String(250)),
-    sa.column("source", sa.String(80)),
-    sa.column("table_name", sa.String(120)),
+    sa.column("source", sa.String(SOURCE_NAME_CHARS)),
+    sa.column("table_name", sa.String(TABLE_NAME_CHARS)),
     sa.column("pk", sa.String(64)),
     sa.column("subject", sa.String(40)),
     sa.column("action", sa.String(20)),
-    sa.column("fields", sa.String(500)),
+    sa.column("fields", sa.String(LEDGER_FIELDS_CHARS)),
     sa.column("key_id", sa.String(20)),
     sa.column("applied_at", sa.DateTime(timezone=True)),
     sa.column("batch_id", sa.String(36)),
@@ -187,7 +188,7 @@ replays = sa.Table(
     "replays",
     metadata,
     sa.Column("replay_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("source", sa.String(80), nullable=False),
+    sa.Column("source", sa.String(SOURCE_NAME_CHARS), nullable=False),
     sa.Column("since", sa.Date, nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True)),

@@ -134,3 +134,37 @@ def test_an_unforeseen_error_is_one_line_and_a_private_log_without_the_message(
     text = log.read_text(encoding="utf-8")
     assert text.startswith("retention check-config\n") and "ValueError" in text and "broken" in text
     assert VALUE not in text
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("demo-estate", "--people", "-5"), "--people -5: the demo estate holds from 1 to 5,000,000 people"),
+        (("demo-estate", "--people", "100000000000"), "the demo estate holds from 1 to 5,000,000 people"),
+        (("demo-estate",), "already holds rows (table customers); pass --replace"),
+        (("demo",), "`retention demo` only runs on the demo estate"),
+        (("plan", "--as-of", "9999-12-31"), "--as-of 9999-12-31 is outside the days the engine plans for"),
+        (("report", "--as-of", "1999-01-01"), "--as-of 1999-01-01 is outside the days the engine plans for"),
+        (("run", "--as-of", "2110-01-01"), "--as-of 2110-01-01: the daily job has a partition for each day from"),
+        (("backfill", "--from", "2020-01-01", "--to", "2020-01-02"), "--from 2020-01-01: the daily job has a"),
+        (("backfill", "--from", "2025-01-03", "--to", "2025-01-02"), "--to 2025-01-02 is before --from 2025-01-03"),
+        (("keys", "init", "--file", "{env}"), "is a folder; give the path of the key file to create"),
+        (("keys", "rotate", "--file", "{enrolment}"), "the key file is readable by others"),
+        (("keys", "rotate", "--file", "{env}/none.json"), "key file not found"),
+        (("keys", "rotate", "--file", "{private}"), "not a key file (expected JSON with 'keys' and 'active')"),
+    ],
+)
+def test_every_other_command_refuses_bad_input_in_one_line(
+    env: Path, estate_urls: dict[str, str], args: tuple[str, ...], expected: str
+) -> None:
+    folder = Path(estate_urls["enrolment"].removeprefix("sqlite:///")).parent
+    enrolment = str(folder / "enrolment.db")
+    private = env / "private.db"  # owner-only, but a database, not a key file
+    private.write_bytes((folder / "enrolment.db").read_bytes())
+    private.chmod(0o600)
+    before = _files(folder), _files(env)
+    code, said = _said(*(a.format(env=env, enrolment=enrolment, private=private) for a in args))
+    assert code == 1
+    assert said.startswith("error: ") and expected in said, said
+    assert "Traceback" not in said
+    assert (_files(folder), _files(env)) == before

@@ -1,5 +1,6 @@
-"""Identifiers are data: an SQL injection string, an empty string, 10,000 characters and mixed scripts are
-stored exactly, matched only through keyed tokens, and harm nothing; on SQLite, PostgreSQL and MariaDB."""
+"""Identifiers are data: SQL injection strings that are still an e-mail address or a customer number, and
+mixed scripts, are stored exactly, matched only through keyed tokens, and harm nothing; an empty string or
+10,000 characters are refused at the door; on SQLite, PostgreSQL and MariaDB."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from retention.config.catalog import IdentifierKind
 from retention.config.requests import load_request_settings
 from retention.requests.kinds import RequestKind, RequestStatus
 from retention.requests.model import MAX_IDENTIFIER_CHARS
-from retention.requests.register import check_identifier, register_request
+from retention.requests.register import RequestInputError, check_identifier, register_request
 from tests.databases import ServerDatabases
 from tests.requests_support import demo_estate, estate_contents, stored_request
 
@@ -51,11 +52,14 @@ def test_hostile_identifiers_are_stored_and_matched_safely(
     demo = demo_estate(monkeypatch, databases, tmp_path, people=20, seed=41)
     planted = _plant(demo.urls["enrolment"])
     hostile = {
-        RequestKind.ERASURE: {"email": "x'); DROP TABLE customers; --"},
-        RequestKind.ACCESS: {"phone": "'; DELETE FROM subject_requests WHERE '1'='1", "customer_number": '" OR 1=1 --'},
-        RequestKind.RESTRICTION: {"email": ""},
-        RequestKind.MARKETING_OBJECTION: {"email": LONG},
+        RequestKind.ERASURE: {"email": "x'OR'1'='1'--@example.dk"},
+        RequestKind.ACCESS: {"phone": "+45 99 99 99 99", "customer_number": '" OR 1=1 --'},
+        RequestKind.RESTRICTION: {"customer_number": "'; DELETE FROM subject_requests WHERE '1'='1"},
+        RequestKind.MARKETING_OBJECTION: {"email": "o'brien+'--@example.dk"},
     }
+    for refused in ({"email": ""}, {"email": LONG}, {"email": "x'); DROP TABLE customers; --"}, {"phone": "'; --"}):
+        with pytest.raises(RequestInputError):
+            demo.register(RequestKind.ERASURE, **refused)
     ids = {kind: demo.register(kind, **given) for kind, given in hostile.items()}
     mixed = demo.register(RequestKind.ERASURE, email="  ZOË.ÑANDÚ+ТЕСТ@例え.テスト ")
     engine = sa.create_engine(demo.control_url)

@@ -206,3 +206,14 @@ def test_a_phone_without_its_country_code_is_read_in_the_sources_country(estate)
     assert index.subjects["subject"].nunique() == 3
     assert index.ambiguous == set(tokens_of(TEST_KEY, {IdentifierKind.PHONE: "07700900123"}, ["GB"]))
     assert index.ambiguous != set(tokens_of(TEST_KEY, {IdentifierKind.PHONE: "07700900123"}, ["DK"]))
+
+
+def test_a_boolean_reflected_from_mariadb_is_a_boolean() -> None:
+    """MariaDB stores BOOLEAN as TINYINT(1): clearing it to false must be allowed there as everywhere else."""
+    from sqlalchemy.dialects import mysql
+
+    from retention.config.database import column_kind
+
+    assert column_kind(mysql.TINYINT(display_width=1)) == "boolean"
+    assert column_kind(mysql.TINYINT(display_width=4)) == "integer"
+    assert column_kind(sa.Boolean()) == "boolean"
