@@ -1,5 +1,5 @@
 """`python -m cli` is the `retention` command."""
 
-from cli.app import app
+from cli.app import main
 
-app()
+main()

@@ -67,6 +67,14 @@ def _day(as_of: dt.datetime | None, option: str = "--as-of") -> dt.date:
     return day
 
 
+def _keyring_or_exit(config: EstateConfig) -> None:
+    """A missing key stops the command here, with the engine's message, not inside a Dagster run."""
+    try:
+        load_keyring(demo=is_demo(config.catalog))
+    except KeyError_ as exc:
+        raise fail(str(exc)) from None
+
+
 def _partition(day: dt.date, config: EstateConfig, option: str = "--as-of") -> dt.date:
     """A day the daily job has a partition for: a run of another day could not be recorded in Dagster."""
     from pipelines.partitions import daily_partitions
@@ -220,6 +228,7 @@ def run(
 ) -> None:
     """Run the daily job for a day through Dagster (in-process, on the local instance)."""
     config = config_or_exit()
+    _keyring_or_exit(config)
     _run_daily(_partition(_day(as_of), config), confirm_large_plan)
 
 
@@ -234,6 +243,7 @@ def backfill(
     from pipelines.runner import run_daily
 
     config = config_or_exit()
+    _keyring_or_exit(config)
     day, end = _partition(_day(first, "--from"), config, "--from"), _partition(_day(last, "--to"), config, "--to")
     if end < day:
         raise fail(f"--to {end} is before --from {day}")

@@ -1,12 +1,18 @@
 """A short, value-free account of a daily run for the terminal: what was read, who was found, what is due."""
 
+from __future__ import annotations
+
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from rich.console import Console
 from rich.table import Table
 
 from retention.config import settings
+
+if TYPE_CHECKING:
+    from dagster._utils.error import SerializableErrorInfo
 
 
 def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, object]]:
@@ -52,10 +58,17 @@ def print_run_summary(console: Console, result: dg.ExecuteInProcessResult, day: 
                 error = event.step_failure_data.error if event.is_step_failure else None
                 while error is not None and error.cause is not None:
                     error = error.cause
-                console.print(f"[red]{event.step_key}[/]: {error.message.strip() if error else event.message}")
+                console.print(f"[red]{event.step_key}[/]: {_engine_message(error) if error else event.message}")
     reports = settings.reports_dir()
     console.print(
         f"next: the compliance report is {reports}/compliance-report-{day}.html and the Data Docs are under "
         f"{reports}/data-docs/; `make ui` opens the Dagster UI on this instance (assets, checks, runs); "
         f"`retention plan --as-of {day}` prints the plan; the key and state are under {settings.var_dir()}/"
     )
+
+
+def _engine_message(error: SerializableErrorInfo) -> str:
+    """The engine's own words, without the exception's class that Dagster puts in front of them."""
+    text = error.message.strip()
+    head, sep, rest = text.partition(": ")
+    return rest if sep and head.rsplit(".", 1)[-1] == error.cls_name else text

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -168,3 +170,36 @@ def test_every_other_command_refuses_bad_input_in_one_line(
     assert said.startswith("error: ") and expected in said, said
     assert "Traceback" not in said
     assert (_files(folder), _files(env)) == before
+
+
+@pytest.mark.parametrize("command", [("run",), ("backfill", "--from", "2025-01-01", "--to", "2025-01-02", "--apply")])
+def test_without_a_key_a_run_stops_with_the_engines_message(
+    env: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    monkeypatch.delenv("RETENTION_KEY")
+    code, said = _said(*command)
+    assert code == 1 and said.startswith("error: no key configured and the estate is not the demo"), said
+    assert "Traceback" not in said and "dagster" not in said.lower()
+
+
+def test_a_run_stopped_by_the_guard_prints_the_engines_message_not_dagsters_stack(
+    env: Path, estate_urls: dict[str, str]
+) -> None:
+    """The first run on years of old data touches most of a table: the guard stops it, and the terminal shows
+    the guard's message and what to do, not Dagster's log lines and stack trace."""
+    folder = Path(estate_urls["enrolment"].removeprefix("sqlite:///")).parent
+    before = _files(folder)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "run", "--as-of", ANCHOR.isoformat()],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+        timeout=600,
+        check=False,
+    )
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, said
+    assert "retention_plan: the plan for 2025-06-01 would touch more than" in said
+    assert "--confirm-large-plan" in said
+    assert "Traceback" not in said and "Stack Trace" not in said and "GuardError" not in said
+    assert _files(folder) == before
