@@ -50,6 +50,7 @@ from retention.config.database import column_specs
 from retention.config.keys import KeyError_, Keyring
 from retention.config.loading import EstateConfig
 from retention.daily.planning import Plan
+from retention.rules.calendar import utc
 from retention.rules.references import children_first
 from retention.storage.bulk import (
     delete_keys,
@@ -63,6 +64,11 @@ from retention.storage.row_keys import RowKey
 from retention.storage.schema import DONE, PENDING, ledger, ledger_batches
 
 DEFAULT_BATCH_ROWS = 5000
+
+
+class RestoredDatabase(RuntimeError):
+    """The source lacks batches the ledger recorded as applied: it was restored from a backup, and applying on
+    top of it would leave the erased people it brought back where they are."""
 
 
 class SourceApplier:
@@ -137,6 +143,7 @@ class SourceApplier:
                     ) from None
 
     def apply(self, plan: Plan) -> ApplyResult:
+        self.check_not_restored()
         result = ApplyResult(self.source)
         result.recovered_batches = self.recover()
         tables = [t for (s, t) in plan.entries if s == self.source]
@@ -379,6 +386,30 @@ class SourceApplier:
         return digest_map(self._secret, key.from_sql([read[c] for c in key.columns]), read[column])
 
     # --- recovery ---------------------------------------------------------------------------------------
+
+    def check_not_restored(self) -> None:
+        """Stop before anything is written if the source's marker table lacks batches the ledger holds as done
+        (a batch's marker commits with the batch itself, so only a restore takes one away)."""
+        with self.control.connect() as conn:
+            done = conn.execute(
+                sa.select(ledger_batches.c.batch_id, ledger_batches.c.applied_at).where(
+                    ledger_batches.c.source == self.source, ledger_batches.c.status == DONE
+                )
+            ).all()
+        if not done:
+            return
+        with self.engine.connect() as conn:
+            present = set(conn.execute(sa.select(marker.c.batch_id)).scalars())
+        missing = [when for batch_id, when in done if batch_id not in present]
+        if missing:
+            tz = self.config.policy.timezone
+            day = min(utc(w) for w in missing).astimezone(tz).date()
+            raise RestoredDatabase(
+                f"the {self.source} database lacks {len(missing)} of the {len(done)} batches the ledger recorded as "
+                f"applied there, the first applied on {day}: it looks restored from a backup, which brings erased "
+                f"people back. Nothing was applied; run `retention replay --source {self.source} --since {day}`, "
+                "then run again"
+            )
 
     def recover(self) -> int:
         """Finish batches a killed run left pending: mark them done if the source committed, else re-apply."""
