@@ -177,6 +177,7 @@ def plan(as_of: AsOf = None, format: Annotated[Format, typer.Option("--format")]
     from retention.daily.flow import compute_plan
     from retention.reporting.plan import plan_json, plan_rich_table
 
+    day = _day(as_of)
     config = config_or_exit()
     try:
         keyring, notice = load_keyring(demo=is_demo(config.catalog))
@@ -187,7 +188,7 @@ def plan(as_of: AsOf = None, format: Annotated[Format, typer.Option("--format")]
         err.print(f"[yellow]{notice}[/]")
     try:
         with err.status("planning") as status:
-            result = compute_plan(config, estate, keyring, _day(as_of), progress=lambda m: status.update(m))
+            result = compute_plan(config, estate, keyring, day, progress=lambda m: status.update(m))
     finally:
         estate.dispose()
     if format is Format.JSON:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,9 +66,14 @@ def make_engine(url: str, *, create_sqlite_dir: bool = False) -> sa.Engine:
 def control_engine(url: str) -> sa.Engine:
     """The control database's engine. On SQLite it runs in WAL mode: a commit then writes and syncs one log
     instead of a rollback journal and the file, which makes the apply step's per-batch ledger commits
-    cheaper, and readers (sensors, the report) no longer block the run's writes."""
+    cheaper, and readers (sensors, the report) no longer block the run's writes. The file is the owner's
+    alone: it holds the identifiers of pending requests (SQLite gives its log files the same permissions)."""
     engine = make_engine(url, create_sqlite_dir=True)
     if engine.dialect.name == "sqlite":
+        path = _sqlite_file(sa.make_url(url))
+        if path is not None and not path.is_dir():  # a folder fails on connecting, with the driver's message
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            path.chmod(0o600)
         sa.event.listen(engine, "connect", _wal)
     return engine
 
