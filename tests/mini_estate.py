@@ -113,11 +113,11 @@ def shop_policy(**overrides: Any) -> dict[str, Any]:
         "guard": {"max_share": 1.0, "min_rows": 0},
         "bookkeeping_hold": {"purpose": "bookkeeping", "tables": ["crm.orders"]},
         "purposes": {
-            "service": _purpose("last_interaction", "3 years", "delete"),
-            "security": {**_purpose("event", "6 months", "clear"), "event": "last_seen"},
-            "bookkeeping": _purpose("end_of_financial_year", "5 years", "pseudonymise"),
-            "newsletter": {**_purpose("event", "0 days", "delete"), "event": "unsubscribed"},
-            "special": {**_purpose("event", "0 days", "clear"), "event": "course_end"},
+            "service": purpose_entry("last_interaction", "3 years", "delete"),
+            "security": {**purpose_entry("event", "6 months", "clear"), "event": "last_seen"},
+            "bookkeeping": purpose_entry("end_of_financial_year", "5 years", "pseudonymise"),
+            "newsletter": {**purpose_entry("event", "0 days", "delete"), "event": "unsubscribed"},
+            "special": {**purpose_entry("event", "0 days", "clear"), "event": "course_end"},
         },
     }
     for key, value in overrides.items():
@@ -128,7 +128,7 @@ def shop_policy(**overrides: Any) -> dict[str, Any]:
     return policy
 
 
-def _purpose(clock: str, period: str, action: str) -> dict[str, str]:
+def purpose_entry(clock: str, period: str, action: str) -> dict[str, str]:
     return {
         "data": "test data",
         "legal_basis": "test basis",

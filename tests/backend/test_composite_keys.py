@@ -21,7 +21,7 @@ from retention.daily.flow import compute_plan
 from retention.storage.engines import Estate, make_engine
 from retention.storage.schema import ledger
 from tests.databases import ServerDatabases
-from tests.mini_estate import KEYRING
+from tests.mini_estate import KEYRING, purpose_entry
 
 DAY = dt.date(2026, 3, 1)
 OLD, RECENT = dt.datetime(2020, 2, 1, 12), dt.datetime(2026, 1, 10, 12)
@@ -96,19 +96,15 @@ def _catalog(url: str, control_url: str) -> dict[str, Any]:
     }
 
 
-def _purpose(clock: str, period: str, action: str) -> dict[str, str]:
-    return {"data": "d", "legal_basis": "b", "clock": clock, "period": period, "action": action, "reason": "r"}
-
-
 POLICY = {
     "financial_year_end": "12-31",
     "business_timezone": "Europe/Copenhagen",
     "guard": {"max_share": 1.0, "min_rows": 0},
     "bookkeeping_hold": {"purpose": "service", "tables": []},
     "purposes": {
-        "service": _purpose("last_interaction", "10 years", "pseudonymise"),
-        "messages": _purpose("record_date", "1 year", "delete"),
-        "tagging": _purpose("record_date", "1 year", "clear"),
+        "service": purpose_entry("last_interaction", "10 years", "pseudonymise"),
+        "messages": purpose_entry("record_date", "1 year", "delete"),
+        "tagging": purpose_entry("record_date", "1 year", "clear"),
     },
 }
 

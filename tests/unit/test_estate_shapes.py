@@ -19,7 +19,7 @@ from retention.daily.flow import PlanningResult, compute_plan
 from retention.requests.register import tokens_of
 from retention.rules.identity import normalise
 from retention.storage.engines import Estate, make_engine
-from tests.mini_estate import KEYRING, TEST_KEY
+from tests.mini_estate import KEYRING, TEST_KEY, purpose_entry
 
 D = dt.date.fromisoformat
 SEEN_FORMAT = "%d.%m.%Y %H:%M"
@@ -83,18 +83,14 @@ def _catalog(url: str, control_url: str, **people: Any) -> dict[str, Any]:
     }
 
 
-def _purpose(clock: str, period: str, action: str) -> dict[str, str]:
-    return {"data": "d", "legal_basis": "b", "clock": clock, "period": period, "action": action, "reason": "r"}
-
-
 POLICY = {
     "financial_year_end": "12-31",
     "business_timezone": "Europe/London",
     "guard": {"max_share": 1.0, "min_rows": 0},
     "bookkeeping_hold": {"purpose": "service", "tables": []},
     "purposes": {
-        "service": _purpose("last_interaction", "3 years", "pseudonymise"),
-        "notes": _purpose("record_date", "1 year", "delete"),
+        "service": purpose_entry("last_interaction", "3 years", "pseudonymise"),
+        "notes": purpose_entry("record_date", "1 year", "delete"),
     },
 }
 
