@@ -1,8 +1,13 @@
-"""Apply assets, one per source, and the verification check after each: step 5 and 6 of the daily run."""
+"""Apply assets, one per source, and the verification check after each: step 5 and 6 of the daily run.
+
+The apply takes (or renews) the daily lease and the source's lease, and keeps the latter until its check has
+verified the source, so that no request writes to the source in between; a request waits for it
+(`lock_wait_seconds`)."""
 
 import dagster as dg
 
 from assets.planning import RETENTION_PLAN
+from pipelines.coordination import run_ended
 from pipelines.progress import progress_message
 from pipelines.resources import EstateResource
 from retention.apply.applier import SourceApplier
@@ -10,6 +15,7 @@ from retention.apply.heap import frozen_heap
 from retention.apply.result import ApplyResult
 from retention.apply.verification import verify
 from retention.daily.planning import Plan
+from retention.storage.leases import DAILY, acquire, lease_seconds, release, source_lease
 
 
 def apply_asset_key(source: str) -> dg.AssetKey:
@@ -56,10 +62,25 @@ def _build_forsource(source: str, partitions: dg.PartitionsDefinition) -> list:
         estate: EstateResource,
         retention_plan: Plan,
     ) -> dg.Output[ApplyResult]:
-        applier = _applier(estate, source, context.run.run_id, retention_plan.as_of)
+        run_id = context.run.run_id
+        applier = _applier(estate, source, run_id, retention_plan.as_of)
         applier.progress = lambda table, done, total: context.log.debug(progress_message(table, done, total))
-        with frozen_heap():
-            result = applier.apply(retention_plan)
+        control = applier.control
+        acquire(
+            control,
+            [DAILY, source_lease(source)],
+            run_id,
+            seconds=lease_seconds(),
+            wait_seconds=applier.lease_wait_seconds,
+            what=f"writing to the {source} database",
+            finished=lambda owner: run_ended(context.instance, owner),
+        )
+        try:
+            with frozen_heap():
+                result = applier.apply(retention_plan)
+        except BaseException:
+            release(control, run_id, [source_lease(source)])
+            raise
         lines = ["| table | rows deleted | rows updated | ledger entries |", "|---|---:|---:|---:|"]
         lines += [f"| {t} | {o.deleted} | {o.updated} | {o.entries} |" for t, o in result.tables.items()]
         context.log.info(
@@ -90,7 +111,10 @@ def _build_forsource(source: str, partitions: dg.PartitionsDefinition) -> list:
         context: dg.AssetCheckExecutionContext, estate: EstateResource, result: ApplyResult
     ) -> dg.AssetCheckResult:
         applier = _applier(estate, source, context.run.run_id, None)
-        problems = verify(applier, result)
+        try:
+            problems = verify(applier, result)
+        finally:
+            release(applier.control, context.run.run_id, [source_lease(source)])
         held = sum(len(d) for d in result.verification.held.values())
         return dg.AssetCheckResult(
             passed=not problems,

@@ -248,6 +248,7 @@ def backfill(
     day, end = _partition(_day(first, "--from"), config, "--from"), _partition(_day(last, "--to"), config, "--to")
     if end < day:
         raise fail(f"--to {end} is before --from {day}")
+    _refuse_if_daily_under_way()
     while day <= end:
         with console.status(f"{'running' if apply else 'planning'} {day}"):
             result = run_daily(day, confirm_large_plan=confirm_large_plan, plan_only=not apply)
@@ -279,6 +280,14 @@ def report(as_of: AsOf = None) -> None:
     console.print(f"compliance report for {day}: {files.html} (Markdown: {files.markdown})")
 
 
+def _refuse_if_daily_under_way() -> None:
+    from pipelines.runner import daily_run_under_way
+
+    holder = daily_run_under_way()
+    if holder:
+        raise fail(f"another daily run is under way: {holder}. Nothing was started; run this once it has ended.")
+
+
 def _run_daily(day: dt.date, confirm_large_plan: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -286,6 +295,7 @@ def _run_daily(day: dt.date, confirm_large_plan: bool) -> None:
     from pipelines.runner import run_daily
     from pipelines.summary import print_run_summary
 
+    _refuse_if_daily_under_way()
     started = time.perf_counter()
     columns = [
         SpinnerColumn(),

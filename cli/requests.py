@@ -40,6 +40,7 @@ from retention.requests.register import (
     register_request,
 )
 from retention.storage.engines import Estate, EstateError, control_engine, is_demo
+from retention.storage.leases import held, request_lease
 
 request_app = typer.Typer(
     no_args_is_help=True,
@@ -256,15 +257,20 @@ for _name, _kind, _help in REQUEST_COMMANDS:
 
 @request_app.command("run", context_settings=ID_CONTEXT)
 def run(request_id_text: RequestId) -> None:
-    """Carry out a pending or failed request now (through the subject_request job, in-process)."""
+    """Carry out a pending or failed request now (through the subject_request job, in-process), or finish one
+    whose run was killed, once that run's lease has expired."""
     request_id = _request_id(request_id_text)
     config = config_or_exit()
     with _register_db(config) as control:
         request = get_request(control, request_id)
+        now = dt.datetime.now(dt.UTC)
+        holders = [lease for lease in held(control, [request_lease(request_id)]) if lease.expires_at > now]
     if request is None:
         raise fail(f"there is no request #{request_id}; `retention request list` shows the register")
-    if request.status in (RequestStatus.DONE, RequestStatus.RUNNING):
-        raise fail(f"request #{request_id} is {request.status.value}; `retention request show {request_id}`")
+    if request.status is RequestStatus.DONE:
+        raise fail(f"request #{request_id} is done; `retention request show {request_id}`")
+    if holders:
+        raise fail(f"request #{request_id} is being carried out by {holders[0].describe(now)}")
     _carry_out(request_id, config)
 
 

@@ -15,6 +15,7 @@ from assets.quality import build_quality_definitions
 from assets.report import build_report_asset
 from assets.requests import build_suppression_asset
 from assets.snapshots import build_snapshot_asset
+from pipelines.coordination import DAILY_TAG_VALUE, JOB_TAG
 from pipelines.partitions import daily_partitions
 from pipelines.progress import progress_logger
 from pipelines.requests import subject_request_job
@@ -47,6 +48,7 @@ def build_definitions(catalog_path: str | None = None, policy_path: str | None =
         DAILY_JOB,
         selection=dg.AssetSelection.all(),
         description="Snapshot, tag, plan, apply and verify for one as-of day.",
+        tags={JOB_TAG: DAILY_TAG_VALUE},
     )
 
     @dg.schedule(
@@ -66,7 +68,7 @@ def build_definitions(catalog_path: str | None = None, policy_path: str | None =
         jobs=[daily_job, subject_request_job],
         schedules=[nightly_retention],
         sensors=[
-            build_request_sensor(catalog_path, policy_path, DAILY_JOB),
+            build_request_sensor(catalog_path, policy_path),
             build_alert_sensor(daily_job, catalog_path, policy_path),
         ],
         resources={"estate": EstateResource(catalog_path=catalog_path, policy_path=policy_path)},

@@ -9,6 +9,7 @@ apart; nothing the run logs or stores holds an identifier.
 import dagster as dg
 from pydantic import Field
 
+from pipelines.coordination import report_takeovers, run_ended
 from pipelines.resources import EstateResource
 from retention.requests.kinds import RequestStatus
 from retention.requests.receipts import Receipt
@@ -57,7 +58,18 @@ def carry_out_subject_request(
         config.request_id,
         run_id=context.run_id,
         progress=context.log.info,
+        finished=lambda owner: run_ended(context.instance, owner),
     )
+    if outcome.taken_over:
+        assert estate.estate.control is not None
+        for alert in report_takeovers(
+            context.instance,
+            estate.estate.control,
+            list(outcome.taken_over),
+            by=context.run_id,
+            job_name=SUBJECT_REQUEST_JOB,
+        ):
+            context.log.warning(alert.text())
     receipt = outcome.receipt
     metadata: dict[str, dg.MetadataValue] = {
         "request": dg.MetadataValue.int(outcome.request_id),

@@ -5,14 +5,17 @@ The code location is imported inside the functions: it loads the configuration, 
 
 import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
 import dagster as dg
+import sqlalchemy as sa
 
 from assets.planning import RETENTION_PLAN, TAGGED_RECORDS
 from assets.report import check_rows, write_day_report
+from pipelines.coordination import run_ended
 from pipelines.partitions import PARTITION_TAG
 from pipelines.requests import SUBJECT_REQUEST_JOB, TAG_REQUEST, run_config_for
 from retention.config import settings
@@ -21,12 +24,37 @@ from retention.config.settings import var_dir
 from retention.daily.planning import Plan
 from retention.daily.tagging import Tagged
 from retention.reporting.model import ReportFiles
+from retention.storage.leases import DAILY, held, release
+from retention.storage.schema import ensure_schema
 from sensors.alerts import alert_failed_run
 
 DAGSTER_YAML = """# Local Dagster instance of the retention engine (SQLite storage under this folder).
 telemetry:
   enabled: false
+# Runs the daemon launches (schedule, sensors, UI) wait in the queue: one daily run at a time.
+run_queue:
+  max_concurrent_runs: 4
+  tag_concurrency_limits:
+    - key: retention/job
+      value: daily
+      limit: 1
+# A run that never starts is marked failed; a run whose process was killed is marked failed by the run that
+# takes over its leases (the request sensor, the next daily run), since this launcher cannot watch processes.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  poll_interval_seconds: 60
 """
+
+OLD_DAGSTER_YAMLS = frozenset(
+    {
+        """# Local Dagster instance of the retention engine (SQLite storage under this folder).
+telemetry:
+  enabled: false
+"""
+    }
+)
+"""What earlier versions wrote: replaced by `DAGSTER_YAML`; a file anyone edited is left alone."""
 
 
 def local_instance() -> dg.DagsterInstance:
@@ -34,7 +62,7 @@ def local_instance() -> dg.DagsterInstance:
     home = Path(os.environ.get("DAGSTER_HOME") or var_dir() / "dagster").resolve()
     home.mkdir(parents=True, exist_ok=True)
     config_file = home / "dagster.yaml"
-    if not config_file.exists():
+    if not config_file.exists() or config_file.read_text() in OLD_DAGSTER_YAMLS:
         config_file.write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
@@ -73,7 +101,35 @@ def run_daily(
             run = instance.get_run_by_id(result.run_id)
             if run is not None:
                 alert_failed_run(instance, run, str(settings.catalog_path()), str(settings.policy_path()))
-        return result
+    with _control() as control:
+        release(control, result.run_id)  # the run has ended: what it held is free now, not after it expires
+    return result
+
+
+def daily_run_under_way() -> str | None:
+    """The live daily run holding the daily lease, described, or None: a second run would stop at once."""
+    with _control() as control, local_instance() as instance:
+        now = dt.datetime.now(dt.UTC)
+        for lease in held(control, [DAILY]):
+            if lease.expires_at > now and not run_ended(instance, lease.owner):
+                return lease.describe(now)
+    return None
+
+
+@contextmanager
+def _control() -> Iterator[sa.Engine]:
+    from retention.config.loading import load_config
+    from retention.storage.engines import control_engine
+
+    url = load_config(settings.catalog_path(), settings.policy_path()).catalog.control_url()
+    if not url:
+        raise RuntimeError("no control database URL; `retention check-config` says which variable to set")
+    engine = control_engine(url)
+    try:
+        ensure_schema(engine)
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def execute_request(request_id: int, tags: Mapping[str, str] | None = None) -> dg.ExecuteInProcessResult:

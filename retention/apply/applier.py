@@ -59,9 +59,14 @@ from retention.storage.bulk import (
     set_constants,
     update_many,
 )
+from retention.storage.control import load_holds
+from retention.storage.leases import DAILY, held, holding, lease_seconds, live_owners, source_lease
 from retention.storage.marker import marker, marker_metadata
 from retention.storage.row_keys import RowKey
-from retention.storage.schema import DONE, PENDING, ledger, ledger_batches
+from retention.storage.schema import DONE, PENDING, ledger, ledger_batches, ledger_entries
+
+DEFAULT_LEASE_WAIT_SECONDS = 600
+"""How long an apply waits for another run's writes to the same source (a request's, a day's) to end."""
 
 DEFAULT_BATCH_ROWS = 5000
 
@@ -86,6 +91,7 @@ class SourceApplier:
         as_of: dt.date,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         progress: Callable[[str, int, int], None] | None = None,
+        lease_wait_seconds: float = DEFAULT_LEASE_WAIT_SECONDS,
     ) -> None:
         self.config = config
         self.source = source
@@ -96,6 +102,7 @@ class SourceApplier:
         self.as_of = as_of
         self.batch_rows = batch_rows
         self.progress = progress
+        self.lease_wait_seconds = lease_wait_seconds
         self._metadata = sa.MetaData()  # one for all tables, so that their foreign keys can be followed
         self._tables: dict[str, sa.Table] = {}
         self._specs: dict[str, dict[str, ColumnSpec]] = {}
@@ -143,13 +150,26 @@ class SourceApplier:
                     ) from None
 
     def apply(self, plan: Plan) -> ApplyResult:
+        """Apply the plan's entries for this source under the source's lease (taken here unless the run holds
+        it already, and then kept: the daily run lets go after its check, a request when it is done)."""
+        with holding(
+            self.control,
+            [source_lease(self.source)],
+            self.run_id,
+            seconds=lease_seconds(),
+            wait_seconds=self.lease_wait_seconds,
+            what=f"writing to the {self.source} database",
+        ):
+            return self._apply(plan)
+
+    def _apply(self, plan: Plan) -> ApplyResult:
         self.check_not_restored()
         result = ApplyResult(self.source)
         result.recovered_batches = self.recover()
         tables = [t for (s, t) in plan.entries if s == self.source]
         self.check_anonymizers(tables)
         held = {t: keys.index.tolist() for (s, t), keys in plan.held_keys.items() if s == self.source and len(keys)}
-        entries = {table: plan.entries[(self.source, table)] for table in tables}
+        entries = self._still_due({table: plan.entries[(self.source, table)] for table in tables}, result)
         by_table = {table: entries[table] for table in self._order(tables)}
         writer = LedgerWriter(
             self.control,
@@ -191,6 +211,43 @@ class SourceApplier:
                     self.progress(batch.table, outcome.entries, len(by_table[batch.table]))
         result.verification.held.update(ledger.held)
         return result
+
+    def _still_due(self, entries: dict[str, pd.DataFrame], result: ApplyResult) -> dict[str, pd.DataFrame]:
+        """The daily run's entries without those that changed hands since it read the estate: rows another run
+        (a request) changed meanwhile, whose change stands and which the next day plans afresh from what it
+        left, and rows of people placed under a restriction or a legal claim meanwhile, which stay as they are.
+        A request plans while it holds the leases, so nothing changes under it."""
+        read_at = next((lease.acquired_at for lease in held(self.control, [DAILY]) if lease.owner == self.run_id), None)
+        if read_at is None:
+            return entries
+        holds = load_holds(self.control)
+        now_held = holds.restricted | holds.legal_claim
+        changed = self._changed_by_others(read_at)
+        kept: dict[str, pd.DataFrame] = {}
+        for table, frame in entries.items():
+            stale = frame["subject"].isin(now_held)
+            if changed.get(table):
+                stale |= frame["pk"].astype(str).isin(changed[table])
+            kept[table] = frame[~stale]
+            result.left_to_next_day += int(stale.sum())
+        return kept
+
+    def _changed_by_others(self, since: dt.datetime) -> dict[str, set[str]]:
+        """table -> keys (as the ledger writes them) of this source's rows other runs recorded since `since`."""
+        query = (
+            sa.select(ledger_batches.c.table_name, ledger_entries.c.pk)
+            .join(ledger_batches, ledger_batches.c.batch_no == ledger_entries.c.batch_no)
+            .where(
+                ledger_batches.c.source == self.source,
+                ledger_batches.c.run_id != self.run_id,
+                ledger_batches.c.applied_at >= since,
+            )
+        )
+        changed: dict[str, set[str]] = defaultdict(set)
+        with self.control.connect() as conn:
+            for table, pk in conn.execute(query):
+                changed[table].add(pk)
+        return changed
 
     def _batches(self, entries: pd.DataFrame) -> Iterator[pd.DataFrame]:
         """Batches of whole rows (all entries of a row stay together), in one pass over the entries."""
@@ -412,17 +469,16 @@ class SourceApplier:
             )
 
     def recover(self) -> int:
-        """Finish batches a killed run left pending: mark them done if the source committed, else re-apply."""
+        """Finish batches a killed run left pending: mark them done if the source committed, else re-apply.
+        Only batches of runs that hold no live lease: a live run's pending batch is its own to finish."""
         with self.control.connect() as conn:
-            pending = (
-                conn.execute(
-                    sa.select(ledger_batches.c.batch_id).where(
-                        ledger_batches.c.source == self.source, ledger_batches.c.status == PENDING
-                    )
+            batches = conn.execute(
+                sa.select(ledger_batches.c.batch_id, ledger_batches.c.run_id).where(
+                    ledger_batches.c.source == self.source, ledger_batches.c.status == PENDING
                 )
-                .scalars()
-                .all()
-            )
+            ).all()
+        alive = live_owners(self.control) - {self.run_id[:64]} if batches else set()
+        pending = [batch_id for batch_id, run_id in batches if run_id not in alive]
         if not pending:
             return 0
         with self.engine.connect() as conn:

@@ -32,6 +32,8 @@ class ApplyResult:
     tables: dict[str, TableOutcome] = field(default_factory=dict)
     batches: int = 0
     recovered_batches: int = 0
+    left_to_next_day: int = 0
+    """Planned entries left out because another run changed their row, or its person's hold began, meanwhile."""
     verification: Verification = field(default_factory=Verification)
 
     @property

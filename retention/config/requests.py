@@ -31,7 +31,6 @@ class RequestSettings(Strict):
     answer_within: Period = Field(default=Period(1, "months"), description="Art 12(3): one month")
     export_keep_days: int = Field(default=30, ge=1, le=366)
     lock_wait_seconds: int = Field(default=600, ge=0, le=86_400)
-    stale_lock_hours: int = Field(default=6, ge=1, le=8_760)
     recipients: list[RecipientTable] = Field(default_factory=list)
     marketing_purposes: list[str] = Field(default_factory=list)
 

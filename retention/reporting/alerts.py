@@ -43,6 +43,10 @@ STEP_FAILURE = "step_failure"
 BLOCKING_CHECK = "blocking_check"
 
 
+KILLED_RUN = "killed_run"
+"""A run that stopped being heard of (its process killed): another run took over its leases."""
+
+
 # Exceptions whose messages the engine writes itself from configuration, counts and names, never from data.
 SAFE_MESSAGES = frozenset(
     {
@@ -72,7 +76,12 @@ class Alert:
 
     def text(self) -> str:
         day = f" for {self.partition_key}" if self.partition_key else ""
-        what = {RUN_FAILURE: "run failed", STEP_FAILURE: "step failed", BLOCKING_CHECK: "blocking check failed"}
+        what = {
+            RUN_FAILURE: "run failed",
+            STEP_FAILURE: "step failed",
+            BLOCKING_CHECK: "blocking check failed",
+            KILLED_RUN: "run killed",
+        }
         return f"retention: {self.job_name}{day}: {what.get(self.kind, self.kind)}: {self.subject}: {self.error}"
 
     def payload(self) -> dict[str, object]:

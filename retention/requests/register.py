@@ -1,5 +1,5 @@
-"""The register of subject requests in the control database, the per-person locks and the marketing
-suppression list, and the settings of request handling (`requests.yaml` next to the catalog).
+"""The register of subject requests in the control database and the marketing suppression list, and the
+settings of request handling (`requests.yaml` next to the catalog).
 
 A request keeps the identifiers the person gave (as JSON, ASCII-escaped so any text survives any database)
 only until it is done; from then on only the identifier kinds, the subject keys found and the receipt remain.
@@ -21,7 +21,6 @@ from anonymizers.keys import Key
 from retention.config.catalog import IdentifierKind
 from retention.config.requests import RequestSettings
 from retention.requests.kinds import RequestKind, RequestStatus
-from retention.requests.locks import release_locks
 from retention.requests.model import MAX_IDENTIFIER_CHARS, SubjectRequest
 from retention.requests.receipts import Receipt
 from retention.rules.calendar import add_period_to, utc
@@ -223,13 +222,14 @@ def list_requests(control: sa.Engine, statuses: Collection[RequestStatus] | None
 
 
 def claim_request(control: sa.Engine, request_id: int, run_id: str) -> bool:
-    """Mark a pending or failed request running for this run; False if another run has it or it is done."""
+    """Mark the request running for this run; False if it is done. The caller holds the request's lease, so a
+    request still marked running belonged to a run that was killed: this run finishes it."""
     with control.begin() as conn:
         result = conn.execute(
             subject_requests.update()
             .where(
                 subject_requests.c.request_id == request_id,
-                subject_requests.c.status.in_([RequestStatus.PENDING.value, RequestStatus.FAILED.value]),
+                subject_requests.c.status != RequestStatus.DONE.value,
             )
             .values(status=RequestStatus.RUNNING.value, run_id=run_id[:64], started_at=dt.datetime.now(dt.UTC))
         )
@@ -264,7 +264,6 @@ def fail_request(control: sa.Engine, request_id: int, outcome: str) -> None:
             .where(subject_requests.c.request_id == request_id)
             .values(status=RequestStatus.FAILED.value, outcome=outcome[:500])
         )
-    release_locks(control, request_id)
 
 
 def requeue_request(control: sa.Engine, request_id: int, outcome: str) -> None:
@@ -280,7 +279,6 @@ def requeue_request(control: sa.Engine, request_id: int, outcome: str) -> None:
                 run_id=None,
             )
         )
-    release_locks(control, request_id)
 
 
 def person_keys(control: sa.Engine, tokens: Collection[str]) -> list[str]:

@@ -1,10 +1,11 @@
-"""Carrying out one subject request: claim it, lock the person, read, act, store the receipt, drop identifiers."""
+"""Carrying out one subject request: lease and claim it, lease the person and the sources, read, act, store the
+receipt, drop the identifiers."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from retention.config.keys import Keyring
@@ -14,7 +15,6 @@ from retention.requests.access import give_access, purge_exports
 from retention.requests.context import PersonRequest
 from retention.requests.erasure import erase
 from retention.requests.kinds import RequestKind, RequestStatus
-from retention.requests.locks import LockBusy, acquire_locks, release_locks
 from retention.requests.model import SubjectRequest
 from retention.requests.objection import NOT_FOUND, object_to_marketing, suppress
 from retention.requests.receipts import Receipt
@@ -29,6 +29,17 @@ from retention.requests.register import (
 from retention.requests.restriction import restrict
 from retention.requests.view import EstateView, Match, Progress, find_person, read_person
 from retention.storage.engines import Estate
+from retention.storage.leases import (
+    Lease,
+    LeaseBusy,
+    acquire,
+    heartbeat,
+    lease_seconds,
+    release,
+    request_lease,
+    source_lease,
+    subject_lease,
+)
 from retention.storage.schema import ensure_schema
 
 HANDLERS: dict[RequestKind, Callable[[PersonRequest, Receipt], Receipt]] = {
@@ -47,6 +58,8 @@ class RequestOutcome:
     status: RequestStatus
     summary: str
     receipt: Receipt | None
+    taken_over: tuple[Lease, ...] = ()
+    """Leases this run took over from a run that was killed while it held them (to be reported as such)."""
 
 
 def _iso(moment: dt.datetime | None, tz: ZoneInfo) -> str | None:
@@ -62,10 +75,13 @@ def carry_out_request(
     run_id: str,
     now: dt.datetime | None = None,
     progress: Progress | None = None,
+    finished: Callable[[str], bool] | None = None,
 ) -> RequestOutcome:
-    """Claim the request, lock the person, read the estate, act, store the receipt and drop the identifiers.
+    """Take the request's lease, claim it, take the person's and the sources' leases, read the estate, act,
+    store the receipt and drop the identifiers; every lease is let go at the end.
 
-    A request another run is carrying out, or one already done, is left alone. If a second request for the
+    A request another live run is carrying out, or one already done, is left alone; one whose run was killed
+    (its lease expired, or `finished` says its run has ended) is taken over and finished. If a request for the
     same person is running, this one waits for it; if that only shows after reading the estate, the request
     goes back to the queue under a new attempt, so the sensor launches it again.
     """
@@ -77,27 +93,70 @@ def carry_out_request(
     request = get_request(control, request_id)
     if request is None:
         raise ValueError(f"there is no request #{request_id}; `retention request list` shows the register")
+    if request.status is RequestStatus.DONE:
+        return RequestOutcome(request_id, request.status, f"request #{request_id} is done", None)
+    seconds = lease_seconds()
+    try:
+        taken = acquire(
+            control,
+            [request_lease(request_id)],
+            run_id,
+            seconds=seconds,
+            what=f"request #{request_id}",
+            finished=finished,
+        )
+    except LeaseBusy as busy:
+        return RequestOutcome(request_id, request.status, str(busy), None)
+    try:
+        with heartbeat(control, run_id, seconds=seconds):
+            outcome = _claimed(config, estate, keyring, settings, request_id, run_id, now, progress, finished)
+    finally:
+        release(control, run_id)
+    return replace(outcome, taken_over=(*taken, *outcome.taken_over))
+
+
+def _claimed(
+    config: EstateConfig,
+    estate: Estate,
+    keyring: Keyring,
+    settings: RequestSettings,
+    request_id: int,
+    run_id: str,
+    now: dt.datetime | None,
+    progress: Progress | None,
+    finished: Callable[[str], bool] | None,
+) -> RequestOutcome:
+    """The request under its lease: claimed, the person's and the sources' leases taken, carried out."""
+    control = estate.control
+    assert control is not None
     if not claim_request(control, request_id, run_id):
-        return RequestOutcome(request_id, request.status, f"request #{request_id} is {request.status.value}", None)
+        request = get_request(control, request_id)
+        status = request.status if request is not None else RequestStatus.DONE
+        return RequestOutcome(request_id, status, f"request #{request_id} is {status.value}", None)
     request = get_request(control, request_id)
     assert request is not None
-    stale = dt.timedelta(hours=settings.stale_lock_hours)
+    seconds = lease_seconds()
+    wait = settings.lock_wait_seconds
+    taken: list[Lease] = []
     try:
-        pre_keys = person_keys(control, request.tokens)
+        people = [subject_lease(k) for k in person_keys(control, request.tokens)]
+        sources = [source_lease(s) for s in config.catalog.sources]
         try:
-            acquire_locks(control, request_id, pre_keys, wait_seconds=settings.lock_wait_seconds, stale_after=stale)
-        except LockBusy:
-            requeue_request(control, request_id, "another request for the same person ran too long; queued again")
-            return RequestOutcome(request_id, RequestStatus.PENDING, "queued again: person busy", None)
+            taken += acquire(control, people, run_id, seconds=seconds, wait_seconds=wait, what="the person")
+            taken += acquire(
+                control, sources, run_id, seconds=seconds, wait_seconds=wait, what="the sources", finished=finished
+            )
+        except LeaseBusy as busy:
+            requeue_request(control, request_id, f"waited {wait} s: {busy}; queued again")
+            return RequestOutcome(request_id, RequestStatus.PENDING, "queued again: person or sources busy", None)
         view = read_person(config, estate, keyring, request.tokens, progress)
         match = find_person(view, control, request, keyring, config.catalog.regions())
-        extra = set(match.subjects) - set(pre_keys)
-        if extra:
-            try:
-                acquire_locks(control, request_id, [*pre_keys, *extra], wait_seconds=0, stale_after=stale)
-            except LockBusy:
-                requeue_request(control, request_id, "another request for the same person was running; queued again")
-                return RequestOutcome(request_id, RequestStatus.PENDING, "queued again: person busy", None)
+        extra = [subject_lease(s) for s in match.subjects]
+        try:
+            taken += acquire(control, extra, run_id, seconds=seconds, what="the person")
+        except LeaseBusy as busy:
+            requeue_request(control, request_id, f"{busy}; queued again")
+            return RequestOutcome(request_id, RequestStatus.PENDING, "queued again: person busy", None)
         receipt = _act(
             config, estate, keyring, settings, request, view, match, run_id=run_id, now=now, progress=progress
         )
@@ -106,11 +165,10 @@ def carry_out_request(
         raise
     if not receipt.passed:
         fail_request(control, request_id, "verification failed after apply; see the receipt in the run's log")
-        return RequestOutcome(request_id, RequestStatus.FAILED, receipt.summary, receipt)
+        return RequestOutcome(request_id, RequestStatus.FAILED, receipt.summary, receipt, tuple(taken))
     receipt.completed_at = _iso(dt.datetime.now(dt.UTC), config.policy.timezone)
     complete_request(control, request_id, match.subjects, receipt.summary, receipt)
-    release_locks(control, request_id)
-    return RequestOutcome(request_id, RequestStatus.DONE, receipt.summary, receipt)
+    return RequestOutcome(request_id, RequestStatus.DONE, receipt.summary, receipt, tuple(taken))
 
 
 def _act(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from retention.config.catalog import TableId
 from retention.rules.holds import Holds
@@ -18,6 +19,23 @@ from retention.storage.schema import (
     subject_activity,
     subject_tokens,
 )
+
+
+def insert_new(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, object]]) -> None:
+    """Insert the rows whose key is not there yet: a request and the daily run may remember the same token or
+    subject at the same moment, and either one's row is right."""
+    if not rows:
+        return
+    name = conn.dialect.name
+    statement: sa.Insert
+    if name == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing()
+    elif name == "sqlite":
+        statement = sqlite.insert(table).on_conflict_do_nothing()
+    else:
+        statement = table.insert().prefix_with("IGNORE")
+    for start in range(0, len(rows), 10_000):
+        conn.execute(statement, rows[start : start + 10_000])
 
 
 def load_holds(engine: sa.Engine) -> Holds:
@@ -37,21 +55,23 @@ def load_activity(engine: sa.Engine) -> pd.Series:
 
 
 def save_activity(engine: sa.Engine, latest: pd.Series, remembered: pd.Series) -> None:
-    """Store subjects whose latest interaction is new or later than remembered."""
+    """Store subjects whose latest interaction is new or later than remembered (never moved back, whoever else
+    writes at the same time)."""
     latest = latest.dropna()
     before = remembered.reindex(latest.index)
     new = latest[before.isna()]
     later = latest[before.notna() & (latest > before)]
     with engine.begin() as conn:
-        if len(new):
-            conn.execute(
-                subject_activity.insert(),
-                [{"subject": s, "last_interaction": t.to_pydatetime()} for s, t in new.items()],
-            )
+        insert_new(
+            conn, subject_activity, [{"subject": s, "last_interaction": t.to_pydatetime()} for s, t in new.items()]
+        )
         if len(later):
             conn.execute(
                 subject_activity.update()
-                .where(subject_activity.c.subject == sa.bindparam("_s"))
+                .where(
+                    subject_activity.c.subject == sa.bindparam("_s"),
+                    subject_activity.c.last_interaction < sa.bindparam("_t"),
+                )
                 .values(last_interaction=sa.bindparam("_t")),
                 [{"_s": s, "_t": t.to_pydatetime()} for s, t in later.items()],
             )
@@ -82,13 +102,11 @@ def save_token_subjects(
     moved = [{"_t": t, "_s": s} for t, s in current.items() if t in remembered and remembered[t] != s]
     with engine.begin() as conn:
         added = sorted(set(shared) - shared_among(conn, shared))
-        for start in range(0, len(added), 10_000):
-            conn.execute(shared_tokens.insert(), [{"token": t} for t in added[start : start + 10_000]])
+        insert_new(conn, shared_tokens, [{"token": t} for t in added])
         stale = sorted(t for t in shared if t in remembered and t not in current)
         for start in range(0, len(stale), 1000):
             conn.execute(subject_tokens.delete().where(subject_tokens.c.token.in_(stale[start : start + 1000])))
-        for start in range(0, len(new), 10_000):
-            conn.execute(subject_tokens.insert(), new[start : start + 10_000])
+        insert_new(conn, subject_tokens, new)
         if moved:
             conn.execute(
                 subject_tokens.update()

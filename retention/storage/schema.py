@@ -164,13 +164,16 @@ subject_requests = sa.Table(
 )
 
 
-request_locks = sa.Table(
-    "request_locks",
+leases = sa.Table(
+    "leases",
     metadata,
-    sa.Column("lock_key", sa.String(64), primary_key=True),
-    sa.Column("owner", sa.String(40), nullable=False, index=True),
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False, index=True),
     sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
+"""Who may write what now (`retention.storage.leases`): the daily run, a source's writes, a request, a person."""
 
 
 marketing_suppressions = sa.Table(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -19,6 +20,7 @@ from retention.storage import migrate
 from retention.storage.migrate import SchemaError, head_revision
 from retention.storage.schema import (
     ensure_schema,
+    leases,
     ledger,
     ledger_batches,
     ledger_entries,
@@ -70,13 +72,34 @@ def test_a_fresh_database_is_upgraded_to_the_newest_revision(databases: ServerDa
     engine = sa.create_engine(databases.new_url("fresh"))
     try:
         ensure_schema(engine)
-        assert head_revision() == "0002"
+        assert head_revision() == "0003"
         assert_at_head(engine)
-        assert "shared_tokens" in sa.inspect(engine).get_table_names()
+        tables = sa.inspect(engine).get_table_names()
+        assert "shared_tokens" in tables and "leases" in tables and "request_locks" not in tables
         record_one_entry(engine)
         with engine.connect() as conn:
             row = conn.execute(sa.select(ledger.c.pk, ledger.c.batch_id, ledger.c.rule, ledger.c.status)).one()
         assert tuple(row) == ("7", "a", "p: 3 years", "done")
+    finally:
+        engine.dispose()
+
+
+def test_request_locks_of_the_previous_revision_give_way_to_leases(databases: ServerDatabases) -> None:
+    """A database at 0002 holding a request lock: the lock belonged to a run of the old version and goes with
+    its table; the leases start empty and the database matches `metadata`."""
+    engine = sa.create_engine(databases.new_url("locks"))
+    try:
+        with engine.connect() as conn:
+            command.upgrade(migrate.alembic_config(conn), "0002")
+            conn.commit()
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO request_locks (lock_key, owner, acquired_at) VALUES ('s1', 'request:4', '2026-01-01')"
+            )
+        ensure_schema(engine)
+        assert_at_head(engine)
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(leases)).scalar() == 0
     finally:
         engine.dispose()
 

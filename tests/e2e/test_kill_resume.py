@@ -20,10 +20,13 @@ import pytest
 import sqlalchemy as sa
 
 from retention.demo.generator import generate_demo_estate
-from retention.storage.schema import ledger
+from retention.reporting.alerts import KILLED_RUN
+from retention.storage.leases import DAILY
+from retention.storage.schema import failure_alerts, ledger
 from tests.databases import ServerDatabases, server_databases
 from tests.support import table_digests
 
+LEASE_SECONDS = 3
 ANCHOR = dt.date(2026, 3, 1)
 DAY = ANCHOR
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +57,7 @@ def make_estate(databases: ServerDatabases, tmp_path: Path, name: str) -> dict[s
         "RETENTION_VAR": str(tmp_path / name),
         "DAGSTER_HOME": str(tmp_path / name / "dagster"),
         "RETENTION_BATCH_ROWS": "30",
+        "RETENTION_LEASE_SECONDS": str(LEASE_SECONDS),
     }
     return env
 
@@ -136,6 +140,11 @@ def check_kill_and_resume(databases: ServerDatabases, tmp_path: Path, point: str
         assert "the ledger writer process ended without a word" in output, output
     else:
         assert process.returncode == -signal.SIGKILL, f"the run was not killed at {point}:\n{output}"
+        refused = run(victim)  # the killed run's lease lives on until it expires
+        output = refused.communicate(timeout=300)[0].decode()
+        assert refused.returncode == 1 and "another daily run is under way: run " in output, output
+        assert "Nothing was started" in output
+        time.sleep(LEASE_SECONDS + 0.5)
     assert ledger_rows(victim) != rows, "the kill came too late to test anything"
 
     resumed = run(victim)
@@ -143,6 +152,20 @@ def check_kill_and_resume(databases: ServerDatabases, tmp_path: Path, point: str
     assert resumed.returncode == 0, output
     assert estate_state(victim) == state
     assert ledger_rows(victim) == rows
+    killed = alerts_of_kind(victim, KILLED_RUN)
+    assert len(killed) == (0 if point.startswith("writer:") else 1), killed
+    assert all(subject == DAILY for subject in killed)
+
+
+def alerts_of_kind(env: dict[str, str], kind: str) -> list[str]:
+    engine = sa.create_engine(env["RETENTION_CONTROL_URL"])
+    try:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(sa.select(failure_alerts.c.subject).where(failure_alerts.c.kind == kind)).scalars()
+            )
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize("point", ["after_ledger:1", "inside_source:3", "after_source:9", "writer:6", "external"])

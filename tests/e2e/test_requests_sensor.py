@@ -39,7 +39,7 @@ def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoEstate
 def _definitions() -> dg.Definitions:
     return dg.Definitions(
         jobs=[subject_request_job],
-        sensors=[build_request_sensor(str(CATALOG), str(POLICY), "daily_retention")],
+        sensors=[build_request_sensor(str(CATALOG), str(POLICY))],
         resources={"estate": EstateResource(catalog_path=str(CATALOG), policy_path=str(POLICY))},
     )
 
