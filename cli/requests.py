@@ -347,15 +347,22 @@ def show(
 def replay_command(
     source: Annotated[str, typer.Option("--source", help="the restored source, as named in the catalog")],
     since: Annotated[
-        dt.datetime, typer.Option("--since", formats=["%Y-%m-%d"], help="the day the backup was taken, YYYY-MM-DD")
-    ],
+        dt.datetime | None,
+        typer.Option(
+            "--since",
+            formats=["%Y-%m-%d"],
+            help="the day the backup was taken, YYYY-MM-DD (a check only: what the restored database lacks is "
+            "replayed, from before this day too)",
+        ),
+    ] = None,
 ) -> None:
-    """After restoring a backup: re-apply every erasure and pseudonymisation the ledger recorded since a day."""
+    """After restoring a backup: re-apply every erasure and pseudonymisation the ledger recorded that the
+    restored database lacks (its marker table says which)."""
     from retention.requests.replay import ReplayError, replay_source
 
     config = config_or_exit()
     today = dt.datetime.now(config.policy.timezone).date()
-    if not EARLIEST_RECEIVED <= since.date() <= today:
+    if since is not None and not EARLIEST_RECEIVED <= since.date() <= today:
         when = "in the future" if since.date() > today else f"before {EARLIEST_RECEIVED}"
         raise fail(f"--since {since.date()} is {when}; give the day the backup was taken, YYYY-MM-DD")
     keyring = _keyring(config)
@@ -376,7 +383,7 @@ def replay_command(
                 estate.sources[source],
                 estate.control,
                 keyring,
-                since.date(),
+                since.date() if since is not None else None,
                 run_id=f"replay-{uuid.uuid4()}",
                 progress=lambda m: status.update(m),
             )
@@ -384,7 +391,12 @@ def replay_command(
         raise fail(str(exc)) from None
     finally:
         estate.dispose()
-    table = Table(title=f"Replay onto {source} since {since.date()}")
+    if result.since_was_late:
+        console.print(
+            f"[yellow]the {source} database lacked batches from before --since {since.date() if since else ''}: "
+            f"replayed from {result.since}, the day of the first one, so that nobody erased comes back[/]"
+        )
+    table = Table(title=f"Replay onto {source} since {result.since}")
     for name in ("table", "deleted", "updated", "not in the restored database", "subject mismatch"):
         table.add_column(name, justify="left" if name == "table" else "right")
     for name, t in result.tables.items():

@@ -74,8 +74,8 @@ class EstateResource(dg.ConfigurableResource):
             self.estate.dispose()
             self._estate = None
             raise dg.Failure(
-                description=f"another daily run is under way: {busy}. This run changed nothing; run the day again "
-                "once that run has ended."
+                description=f"another daily run is under way: {busy.holder.describe()}. This run changed nothing; run "
+                "the day again once that run has ended."
             ) from None
         for alert in report_takeovers(instance, control, taken, by=run.run_id, job_name=run.job_name):
             if context.log is not None:

@@ -34,7 +34,8 @@ def print_run_summary(console: Console, result: dg.ExecuteInProcessResult, day: 
             for line in str(meta.get("tables", "")).splitlines()[2:]:
                 table, rows = (cell.strip() for cell in line.strip("|").split("|"))
                 snapshots.add_row(source, table, rows)
-    console.print(snapshots)
+    if snapshots.row_count:
+        console.print(snapshots)
     if "subject_index" in mats:
         meta = mats["subject_index"]
         console.print(
@@ -56,9 +57,14 @@ def print_run_summary(console: Console, result: dg.ExecuteInProcessResult, day: 
         for event in result.all_events:
             if event.is_failure and event.step_key:
                 error = event.step_failure_data.error if event.is_step_failure else None
-                while error is not None and error.cause is not None:
-                    error = error.cause
                 console.print(f"[red]{event.step_key}[/]: {_engine_message(error) if error else event.message}")
+            elif event.event_type is dg.DagsterEventType.RUN_FAILURE:
+                data = event.event_specific_data
+                error = getattr(data, "error", None)
+                if error is not None:  # the run stopped before any step: its resources refused (the daily lease)
+                    console.print(f"[red]the run[/]: {_engine_message(error)}")
+    if not mats:
+        return
     reports = settings.reports_dir()
     console.print(
         f"next: the compliance report is {reports}/compliance-report-{day}.html and the Data Docs are under "
@@ -68,7 +74,10 @@ def print_run_summary(console: Console, result: dg.ExecuteInProcessResult, day: 
 
 
 def _engine_message(error: SerializableErrorInfo) -> str:
-    """The engine's own words, without the exception's class that Dagster puts in front of them."""
+    """The engine's own words (the innermost error: Dagster wraps user errors in its own), without the
+    exception's class that Dagster puts in front of them."""
+    while error.cause is not None:
+        error = error.cause
     text = error.message.strip()
     head, sep, rest = text.partition(": ")
     return rest if sep and head.rsplit(".", 1)[-1] == error.cls_name else text

@@ -57,6 +57,8 @@ SAFE_MESSAGES = frozenset(
         "KeyError_",
         "RequestSettingsError",
         "BlockingCheckFailed",
+        "RestoredDatabase",
+        "LeaseBusy",
     }
 )
 

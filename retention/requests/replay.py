@@ -1,5 +1,5 @@
 """Replay after a backup restore: re-apply to a restored database every deletion, pseudonymisation and clearing
-the ledger recorded since a day, so that a restored backup does not bring erased people back.
+the ledger recorded that the backup does not hold, so that a restored backup does not bring erased people back.
 
 Which batches to replay is decided by the restored database itself: every applied batch writes its id into
 the source's marker table in the same transaction as its changes, so a batch whose id the restored marker
@@ -25,11 +25,12 @@ from retention.apply.applier import SourceApplier
 from retention.config.keys import KeyError_, Keyring
 from retention.config.loading import EstateConfig
 from retention.rules import columns
-from retention.rules.calendar import end_of_day
+from retention.rules.calendar import utc
 from retention.rules.identity import tokenise_series
 from retention.storage.control import shared_among
+from retention.storage.leases import LeaseBusy, holding, lease_seconds, source_lease
 from retention.storage.marker import marker
-from retention.storage.schema import DONE, ensure_schema, ledger, replays, subject_tokens
+from retention.storage.schema import DONE, ensure_schema, ledger, ledger_batches, replays, subject_tokens
 
 
 class ReplayError(Exception):
@@ -48,6 +49,9 @@ class TableReplay:
 class ReplayResult:
     source: str
     since: dt.date
+    """The day of the first batch the restored database lacked (what was replayed from)."""
+    since_was_late: bool = False
+    """The day the operator gave was later than that: the earlier batches were replayed too."""
     batches_replayed: int = 0
     batches_already_there: int = 0
     recovered_batches: int = 0
@@ -68,48 +72,74 @@ def replay_source(
     engine: sa.Engine,
     control: sa.Engine,
     keyring: Keyring,
-    since: dt.date,
+    since: dt.date | None = None,
     *,
     run_id: str,
     progress: Callable[[str], None] | None = None,
 ) -> ReplayResult:
-    """Re-apply to `source` the ledger's batches since the start of `since` (business time) that it lacks."""
+    """Re-apply to `source` every batch the ledger holds as applied there and its marker table lacks.
+
+    `since` (the day the backup was taken, as the operator remembers it) is only checked: a batch missing from
+    before it is replayed all the same, since leaving it out would bring its people back, and the result says
+    so (`since_was_late`). The source's lease is held throughout: no daily run or request writes meanwhile."""
     if source not in config.catalog.sources:
         raise ReplayError(f"unknown source {source!r}; the catalog has {', '.join(config.catalog.sources)}")
     ensure_schema(control)
+    try:
+        with holding(control, [source_lease(source)], run_id, seconds=lease_seconds(), what=f"the {source} database"):
+            return _replay(config, source, engine, control, keyring, since, run_id=run_id, progress=progress)
+    except LeaseBusy as busy:
+        raise ReplayError(f"{busy}; replay once that run has ended") from None
+
+
+def _replay(
+    config: EstateConfig,
+    source: str,
+    engine: sa.Engine,
+    control: sa.Engine,
+    keyring: Keyring,
+    since: dt.date | None,
+    *,
+    run_id: str,
+    progress: Callable[[str], None] | None,
+) -> ReplayResult:
     say = progress or (lambda _m: None)
     tz = config.policy.timezone
-    start = end_of_day(since - dt.timedelta(days=1), tz).to_pydatetime()
     started = dt.datetime.now(dt.UTC)
+    with control.connect() as conn:
+        done = conn.execute(
+            sa.select(ledger_batches.c.batch_id, ledger_batches.c.applied_at)
+            .where(ledger_batches.c.source == source, ledger_batches.c.status == DONE)
+            .order_by(ledger_batches.c.batch_no)
+        ).all()
+    present = _present_batches(engine, [batch_id for batch_id, _ in done])
+    missing = [(batch_id, utc(when).astimezone(tz).date()) for batch_id, when in done if batch_id not in present]
+    first = min((day for _, day in missing), default=None)
+    result = ReplayResult(source, first or since or started.astimezone(tz).date())
+    result.since_was_late = since is not None and first is not None and first < since
     with control.begin() as conn:
         inserted = conn.execute(
-            replays.insert().values(source=source, since=since, started_at=started, status="running")
+            replays.insert().values(source=source, since=result.since, started_at=started, status="running")
         ).inserted_primary_key
         assert inserted is not None, "a single-row insert reports its primary key"
         replay_id = inserted[0]
     applier = SourceApplier(config, source, engine, control, keyring, run_id=run_id, as_of=started.date())
-    result = ReplayResult(source, since)
     result.recovered_batches = applier.recover()
-    with control.connect() as conn:
-        rows = (
-            conn.execute(
-                sa.select(ledger)
-                .where(ledger.c.source == source, ledger.c.applied_at >= start, ledger.c.status == DONE)
-                .order_by(ledger.c.entry_id)
-            )
-            .mappings()
-            .all()
-        )
+    todo = [batch_id for batch_id, _ in missing]
     batches: dict[str, list[sa.RowMapping]] = defaultdict(list)
-    for row in rows:
-        batches[row["batch_id"]].append(row)
-    present = _present_batches(engine, list(batches))
-    todo = [b for b in batches if b not in present]
-    result.batches_already_there = len(batches) - len(todo)
-    say(f"{len(todo)} batches to replay, {result.batches_already_there} already in the restored database")
+    with control.connect() as conn:
+        for i in range(0, len(todo), 1000):
+            for row in conn.execute(
+                sa.select(ledger).where(ledger.c.batch_id.in_(todo[i : i + 1000])).order_by(ledger.c.entry_id)
+            ).mappings():
+                batches[row["batch_id"]].append(row)
+    result.batches_already_there = len(present)
+    say(f"{len(todo)} batches to replay, {len(present)} already in the restored database")
     allowed = _restored_subjects(config, applier, control, keyring, [r for b in todo for r in batches[b]], present)
     for batch_id in todo:
         batch = batches[batch_id]
+        if not batch:
+            continue  # a batch that recorded no entry changed nothing
         table = batch[0]["table_name"]
         outcome = result.tables.setdefault(table, TableReplay())
         chosen = []
