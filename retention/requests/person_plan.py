@@ -238,6 +238,19 @@ class Applied:
     problems: list[str]
 
 
+def recover_killed_batches(config: EstateConfig, estate: Estate, keyring: Keyring, *, run_id: str) -> int:
+    """Finish every source's batches that killed runs left pending, before the person is read: the ledger counts
+    a pending entry as done, and a source the person's plan leaves alone would otherwise never finish it. The
+    caller holds the sources' leases. A restored source stops this as it stops an apply (`check_not_restored`)."""
+    assert estate.control is not None
+    recovered = 0
+    for source, engine in estate.sources.items():
+        applier = SourceApplier(config, source, engine, estate.control, keyring, run_id=run_id, as_of=dt.date.today())
+        applier.check_not_restored()
+        recovered += applier.recover()
+    return recovered
+
+
 def apply_person_plan(
     config: EstateConfig,
     estate: Estate,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
+from retention.apply.faults import fault
 from retention.config.keys import Keyring
 from retention.config.loading import EstateConfig
 from retention.config.requests import RequestSettings, load_request_settings
@@ -17,6 +18,7 @@ from retention.requests.erasure import erase
 from retention.requests.kinds import RequestKind, RequestStatus
 from retention.requests.model import SubjectRequest
 from retention.requests.objection import NOT_FOUND, object_to_marketing, suppress
+from retention.requests.person_plan import recover_killed_batches
 from retention.requests.receipts import Receipt
 from retention.requests.register import (
     claim_request,
@@ -149,6 +151,7 @@ def _claimed(
         except LeaseBusy as busy:
             requeue_request(control, request_id, f"waited {wait} s: {busy}; queued again")
             return RequestOutcome(request_id, RequestStatus.PENDING, "queued again: person or sources busy", None)
+        recover_killed_batches(config, estate, keyring, run_id=run_id)
         view = read_person(config, estate, keyring, request.tokens, progress)
         match = find_person(view, control, request, keyring, config.catalog.regions())
         extra = [subject_lease(s) for s in match.subjects]
@@ -166,6 +169,7 @@ def _claimed(
     if not receipt.passed:
         fail_request(control, request_id, "verification failed after apply; see the receipt in the run's log")
         return RequestOutcome(request_id, RequestStatus.FAILED, receipt.summary, receipt, tuple(taken))
+    fault("before_receipt", 1)
     receipt.completed_at = _iso(dt.datetime.now(dt.UTC), config.policy.timezone)
     complete_request(control, request_id, match.subjects, receipt.summary, receipt)
     return RequestOutcome(request_id, RequestStatus.DONE, receipt.summary, receipt, tuple(taken))

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,11 +39,13 @@ LEDGER_FIELDS = [
     "status",
 ]
 BATCH_ROWS = "10"
+LEASE_SECONDS = 3
+"""How long the killed run's daily lease outlives it: the next run waits that long, then takes it over."""
 
 
 def make_estate(databases: ServerDatabases, tmp_path: Path, name: str) -> dict[str, str]:
     env = new_webshop(databases, tmp_path / name, label=name)
-    return env | {"RETENTION_BATCH_ROWS": BATCH_ROWS}
+    return env | {"RETENTION_BATCH_ROWS": BATCH_ROWS, "RETENTION_LEASE_SECONDS": str(LEASE_SECONDS)}
 
 
 def run(env: dict[str, str], fault: str | None = None) -> subprocess.Popen[bytes]:
@@ -104,6 +107,7 @@ def check_kill_and_resume(databases: ServerDatabases, tmp_path: Path, point: str
     assert killed.returncode == -signal.SIGKILL, f"the run was not killed at {point}:\n{output}"
     assert ledger_rows(victim) != rows, "the kill came too late to test anything"
 
+    time.sleep(LEASE_SECONDS + 0.5)
     resumed = run(victim)
     output = resumed.communicate(timeout=300)[0].decode()
     assert resumed.returncode == 0, output
