@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets.snapshots import snapshot_asset_key
 from pipelines.resources import EstateResource
+from retention.apply.faults import fault
 from retention.daily.flow import index_subjects
 from retention.daily.planning import Plan, check_guard, plan_retention
 from retention.daily.snapshot import SourceSnapshot
@@ -117,6 +118,7 @@ def build_planning_assets(sources: list[str], partitions: dg.PartitionsDefinitio
             shared_identifiers=len(subject_index.ambiguous),
         )
         check_guard(plan, estate.config.policy, confirmed=config.confirm_large_plan)
+        fault("plan", 1)
         return dg.Output(plan, metadata=plan_metadata(plan))
 
     return [subject_index, tagged_records, retention_plan]

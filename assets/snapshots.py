@@ -3,6 +3,7 @@
 import dagster as dg
 
 from pipelines.resources import EstateResource
+from retention.apply.faults import fault
 from retention.daily.snapshot import SourceSnapshot, snapshot_source
 
 
@@ -31,6 +32,7 @@ def build_snapshot_asset(source: str, partitions: dg.PartitionsDefinition) -> dg
         snap = snapshot_source(
             engine, config.catalog, source, estate.subject_key, config.policy.timezone, progress=progress
         )
+        fault("snapshot", list(config.catalog.sources).index(source) + 1)
         rows = {table: s.rows for table, s in snap.items()}
         context.log.info(f"snapshot of {source}: " + ", ".join(f"{t} {n}" for t, n in rows.items()))
         return dg.Output(

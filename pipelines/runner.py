@@ -4,6 +4,7 @@ The code location is imported inside the functions: it loads the configuration, 
 """
 
 import datetime as dt
+import fcntl
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -65,7 +66,12 @@ def local_instance() -> dg.DagsterInstance:
     if not config_file.exists() or config_file.read_text() in OLD_DAGSTER_YAMLS:
         config_file.write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
-    return dg.DagsterInstance.get()
+    with open(home / ".instance.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # Dagster's SQLite storages race when two processes create them at once
+        instance = dg.DagsterInstance.get()
+        instance.get_runs(limit=1)
+        instance.schedule_storage  # noqa: B018 -- created on first use
+        return instance
 
 
 PLAN_ONLY_GROUPS = ("snapshot", "plan")

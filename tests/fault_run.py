@@ -1,12 +1,18 @@
 """`python -m tests.fault_run PHASE:N ARGS...`: the `retention` command with ARGS, killed with SIGKILL at the
-named point of the apply step (`retention.apply.faults`) in batch N, for the kill-and-resume tests. The point
-"writer:N" kills the forked ledger writer process, which inherits the hook."""
+named point (`retention.apply.faults`: the apply step's batch N, a snapshot of source N, the plan, a request
+before its receipt), for the kill-and-resume tests. The point "writer:N" kills the forked ledger writer
+process, which inherits the hook.
+
+`wait:PHASE:N` pauses there instead, for the tests of runs that overlap: the process creates the file
+`reached` in the folder FAULT_DIR names and goes on once the test has created `go` there."""
 
 from __future__ import annotations
 
 import os
 import signal
 import sys
+import time
+from pathlib import Path
 
 from cli.app import app
 from retention.apply import faults
@@ -22,9 +28,25 @@ def kill_at(point: str) -> faults.Hook:
     return hook
 
 
+def wait_at(point: str, folder: Path) -> faults.Hook:
+    """A hook that pauses the process at `point` until the test lets it go (two minutes at most)."""
+
+    def hook(phase: str, batch_number: int) -> None:
+        if f"{phase}:{batch_number}" == point:
+            (folder / "reached").touch()
+            give_up = time.monotonic() + 120
+            while not (folder / "go").exists() and time.monotonic() < give_up:
+                time.sleep(0.05)
+
+    return hook
+
+
 def main(argv: list[str]) -> None:
     point, *args = argv
-    faults.install(kill_at(point))
+    if point.startswith("wait:"):
+        faults.install(wait_at(point.removeprefix("wait:"), Path(os.environ["FAULT_DIR"])))
+    else:
+        faults.install(kill_at(point))
     app(args, prog_name="retention")
 
 
