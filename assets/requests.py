@@ -1,4 +1,5 @@
-"""The daily run's part of subject requests: honour the marketing suppression list.
+"""The daily run's part of subject requests: honour the marketing suppression list, and remove access exports
+past their keeping time (they hold personal data in clear), whether or not any request ran that day.
 
 After the day's apply steps, marketing rows (tables whose purposes are all marketing purposes in
 `requests.yaml`) of people who objected to marketing are deleted if they came back: a new newsletter sign-up
@@ -14,12 +15,31 @@ from retention.config.requests import load_request_settings
 from retention.daily.planning import Plan
 from retention.daily.subjects import SubjectIndex
 from retention.daily.tagging import Tagged
+from retention.requests.access import purge_exports
 from retention.requests.person_plan import apply_person_plan, table_receipts
 from retention.requests.suppression import load_suppressions, plan_suppression
 from retention.requests.view import EstateView
 from retention.storage.control import load_done, load_holds, load_known_subjects
 
 MARKETING_SUPPRESSION = dg.AssetKey(["marketing_suppression"])
+EXPIRED_EXPORTS = dg.AssetKey(["expired_exports_removed"])
+
+
+def build_export_purge_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=EXPIRED_EXPORTS,
+        group_name="apply",
+        partitions_def=partitions,
+        description=(
+            "Removes access exports (var/exports) older than `export_keep_days` of requests.yaml: they hold a "
+            "person's data in clear and are kept only for the person to fetch."
+        ),
+    )
+    def expired_exports_removed(estate: EstateResource) -> dg.MaterializeResult:
+        removed = purge_exports(load_request_settings(estate.config))
+        return dg.MaterializeResult(metadata={"exports_removed": dg.MetadataValue.int(removed)})
+
+    return expired_exports_removed
 
 
 def build_suppression_asset(sources: list[str], partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:

@@ -138,7 +138,7 @@ def demo_estate(
         urls[name] = url
     for url in urls.values():
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            settings.private_dir(Path(url.removeprefix("sqlite:///")).parent)
     started = time.perf_counter()
     with console.status("generating the demo estate") as status:
         try:
@@ -395,8 +395,7 @@ def _crash_log(exc: Exception) -> Path:
     the exception's message are left out: either may hold an identifier or a value from the estate."""
     import traceback
 
-    folder = settings.var_dir() / "logs"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = settings.private_dir(settings.var_dir() / "logs")
     path = folder / f"retention-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}.log"
     words = [w for w in itertools.takewhile(lambda w: not w.startswith("-"), sys.argv[1:])]
     frames: list[str] = []

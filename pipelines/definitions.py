@@ -13,7 +13,7 @@ from assets.applying import build_apply_assets
 from assets.planning import build_planning_assets
 from assets.quality import build_quality_definitions
 from assets.report import build_report_asset
-from assets.requests import build_suppression_asset
+from assets.requests import build_export_purge_asset, build_suppression_asset
 from assets.snapshots import build_snapshot_asset
 from pipelines.coordination import DAILY_TAG_VALUE, JOB_TAG
 from pipelines.partitions import daily_partitions
@@ -43,6 +43,7 @@ def build_definitions(catalog_path: str | None = None, policy_path: str | None =
     assets += build_quality_definitions(sources, partitions)
     assets.append(build_report_asset(sources, partitions))
     assets.append(build_suppression_asset(sources, partitions))
+    assets.append(build_export_purge_asset(partitions))
 
     daily_job = dg.define_asset_job(
         DAILY_JOB,

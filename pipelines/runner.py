@@ -21,7 +21,7 @@ from pipelines.partitions import PARTITION_TAG
 from pipelines.requests import SUBJECT_REQUEST_JOB, TAG_REQUEST, run_config_for
 from retention.config import settings
 from retention.config.loading import EstateConfig
-from retention.config.settings import var_dir
+from retention.config.settings import private_dir, var_dir
 from retention.daily.planning import Plan
 from retention.daily.tagging import Tagged
 from retention.reporting.model import ReportFiles
@@ -61,7 +61,7 @@ telemetry:
 def local_instance() -> dg.DagsterInstance:
     """The instance under DAGSTER_HOME, defaulting to var/dagster, the one `make ui` opens too."""
     home = Path(os.environ.get("DAGSTER_HOME") or var_dir() / "dagster").resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)
     config_file = home / "dagster.yaml"
     if not config_file.exists() or config_file.read_text() in OLD_DAGSTER_YAMLS:
         config_file.write_text(DAGSTER_YAML)

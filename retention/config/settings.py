@@ -11,6 +11,18 @@ def var_dir() -> Path:
     return Path(os.environ.get("RETENTION_VAR", "var"))
 
 
+def private_dir(path: Path) -> Path:
+    """Create `path`; inside var/ it and var/ itself are readable by their owner only, since var/ holds the key,
+    the control database (the identifiers of pending requests), access exports and logs. A folder outside
+    var/ (a source database the catalog names) is only created, its permissions left to its owner."""
+    var = var_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    inside = path.resolve().is_relative_to(var.resolve())
+    for folder in {var, path} if inside else set():
+        os.chmod(folder, 0o700)
+    return path
+
+
 def config_dir() -> Path:
     return Path(os.environ.get("RETENTION_CONFIG", "config"))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from retention.config.settings import private_dir
 from retention.reporting.chart import chart_file_name, expiry_chart_svg
 from retention.reporting.model import ComplianceReport, ReportFiles
 from retention.reporting.view import report_view
@@ -71,7 +72,7 @@ def report_file_stem(as_of: dt.date) -> str:
 
 def write_report(report: ComplianceReport, folder: Path) -> ReportFiles:
     """Write the Markdown, the HTML (chart inline) and the chart as its own SVG file for the Markdown."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     svg = expiry_chart_svg(report.expiries, report.as_of)
     chart = folder / chart_file_name(report.as_of)
     chart.write_text(svg + "\n", encoding="utf-8")

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from retention.config.catalog import Category, TableId
 from retention.config.loading import EstateConfig
 from retention.config.requests import RequestSettings
-from retention.config.settings import var_dir
+from retention.config.settings import private_dir, var_dir
 from retention.requests.context import PersonRequest
 from retention.requests.receipts import ExportReceipt, Receipt, Recipient, TableReceipt, rows_text
 from retention.requests.recipients import recipients_of
@@ -209,9 +209,7 @@ Password hashes are withheld for your security.
 
 def _write_zip(request_id: int, moment: pd.Timestamp, document: dict[str, object], csvs: Mapping[str, str]) -> Path:
     """Owner-only folder and file; written under a temporary name and renamed, so no half file is ever seen."""
-    folder = exports_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
+    folder = private_dir(exports_dir())
     name = f"{EXPORT_PREFIX}{request_id}-{moment.strftime('%Y%m%dT%H%M%S')}.zip"
     path = folder / name
     tmp = folder / f".{name}.tmp"

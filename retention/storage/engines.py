@@ -11,6 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from retention.config.catalog import Catalog, expand_var
+from retention.config.settings import private_dir
 
 
 class EstateError(Exception):
@@ -55,7 +56,7 @@ def make_engine(url: str, *, create_sqlite_dir: bool = False) -> sa.Engine:
     parsed = sa.make_url(url)
     path = _sqlite_file(parsed)
     if path is not None and create_sqlite_dir:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
     # hide_parameters: a database error must not copy row values into logs or Dagster's event log
     kwargs: dict[str, object] = {"pool_pre_ping": True, "hide_parameters": True}
     if parsed.get_backend_name() == "mysql":

@@ -17,7 +17,15 @@ from retention.config.requests import RequestSettings
 from retention.requests.access import exports_dir, plain_value, purge_exports
 from retention.requests.kinds import RequestKind, RequestStatus
 from tests.databases import server_databases
-from tests.requests_support import column_names, customer_identifiers, demo_estate, estate_contents, rows_of
+from tests.requests_support import (
+    ANCHOR,
+    column_names,
+    customer_identifiers,
+    demo_estate,
+    estate_contents,
+    rows_of,
+    run_retention_steps,
+)
 
 
 def test_access_export_holds_every_row_of_the_person_and_nobody_elses(
@@ -99,3 +107,25 @@ def test_access_export_holds_every_row_of_the_person_and_nobody_elses(
         os.utime(fresh_path, (fresh_path.stat().st_atime - 8 * 86_400, fresh_path.stat().st_mtime - 8 * 86_400))
         assert purge_exports(RequestSettings(export_keep_days=7)) == 1
         assert not fresh_path.exists()
+
+
+def test_the_daily_run_removes_expired_exports_and_keeps_var_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No request need run for an export to go: the daily job removes those past `export_keep_days`."""
+    with server_databases("sqlite", tmp_path) as dbs:
+        demo = demo_estate(monkeypatch, dbs, tmp_path, people=30, seed=19)
+        outcome = demo.carry_out(demo.register(RequestKind.ACCESS, email="nobody@example.dk"))
+        assert outcome.status is RequestStatus.DONE
+        folder = exports_dir()
+        folder.mkdir(parents=True, exist_ok=True)  # no export was written: nobody was found
+        old, fresh = folder / "request-1-20260101T000000.zip", folder / "request-2-20260301T000000.zip"
+        for path in (old, fresh):
+            path.write_bytes(b"zip")
+        os.utime(old, (old.stat().st_atime - 31 * 86_400, old.stat().st_mtime - 31 * 86_400))
+        result = run_retention_steps(ANCHOR, confirm_large_plan=True)
+        assert result.success
+        assert not old.exists() and fresh.exists()
+        var = tmp_path / "var"
+        for path in (var, var / "dagster"):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
