@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ import sqlalchemy as sa
 import yaml
 
 from retention.config.catalog import RAW_FORBIDDEN, Category
+from retention.rules.calendar import utc
+from retention.storage.schema import leases
 
 CATALOG_FILE = Path(__file__).resolve().parent.parent / "config" / "catalog.yaml"
 SECRET = hashlib.sha256(b"retention test key for the snapshot leak scan").digest()
@@ -226,3 +229,15 @@ def table_digests(url: str) -> dict[str, str]:
     finally:
         engine.dispose()
     return out
+
+
+def wait_for_leases_to_expire(control_url: str) -> None:
+    """Sleep until every lease in the control database has expired, as a killed run's do when nobody beats."""
+    engine = sa.create_engine(control_url)
+    try:
+        with engine.connect() as conn:
+            last = conn.execute(sa.select(sa.func.max(leases.c.expires_at))).scalar_one()
+    finally:
+        engine.dispose()
+    if last is not None:
+        time.sleep(max(0.0, (utc(last) - dt.datetime.now(dt.UTC)).total_seconds()) + 0.3)

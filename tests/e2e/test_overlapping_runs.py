@@ -31,6 +31,7 @@ from tests.databases import server_databases
 from tests.e2e.test_request_kill_resume import LEASE_SECONDS, killed_alerts, person_email
 from tests.e2e.test_requests_sensor import _definitions, _evaluate, _execute, _queue
 from tests.requests_support import ANCHOR, demo_estate, estate_contents, stored_request
+from tests.support import wait_for_leases_to_expire
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = ANCHOR
@@ -144,7 +145,7 @@ def test_a_request_after_a_killed_daily_run(backend: str, tmp_path: Path, monkey
         code, output = finish(daily("after_ledger:3"))
         assert code == -signal.SIGKILL, output
         ok(start(["request", "erase", "--email", email]))  # registered; the sensor launches it
-        time.sleep(LEASE_SECONDS + 0.5)
+        wait_for_leases_to_expire(demo.control_url)
         defs = _definitions()
         with local_instance() as instance:
             (killed,) = instance.get_runs(filters=dg.RunsFilter(job_name="daily_retention"))

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -25,7 +24,7 @@ from retention.requests.kinds import RequestStatus
 from retention.storage.leases import held
 from retention.storage.schema import failure_alerts, ledger
 from tests.databases import server_databases
-from tests.e2e.test_kill_resume import LEDGER_FIELDS
+from tests.e2e.test_kill_resume import LEDGER_FIELDS, REFUSING_LEASE_SECONDS
 from tests.e2e.test_requests_sensor import _definitions, _evaluate, _execute, _queue
 from tests.requests_support import (
     DemoEstate,
@@ -35,15 +34,18 @@ from tests.requests_support import (
     rows_of,
     stored_request,
 )
+from tests.support import wait_for_leases_to_expire
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 3
 
 
-def retention(args: list[str], fault: str | None = None) -> subprocess.CompletedProcess:
+def retention(
+    args: list[str], fault: str | None = None, lease_seconds: int = LEASE_SECONDS
+) -> subprocess.CompletedProcess:
     """The `retention` command in its own process, with the test's environment; with `fault` ("phase:batch"),
     killed there with SIGKILL (`tests.fault_run`)."""
-    env = os.environ | {"RETENTION_LEASE_SECONDS": str(LEASE_SECONDS)}
+    env = os.environ | {"RETENTION_LEASE_SECONDS": str(lease_seconds)}
     entry = ["-m", "tests.fault_run", fault] if fault else ["-m", "cli"]
     return subprocess.run(
         [sys.executable, *entry, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
@@ -114,16 +116,18 @@ def check_killed_erasure(
     state, rows = reference(backend, tmp_path / "reference", monkeypatch)
     with server_databases(backend, tmp_path) as dbs:
         demo = demo_estate(monkeypatch, dbs, tmp_path, people=60, seed=23)
-        killed = retention(["request", "erase", "--email", person_email(demo), "--now"], fault=point)
+        lease = REFUSING_LEASE_SECONDS if finish == "cli" else LEASE_SECONDS  # long enough to be refused first
+        killed = retention(["request", "erase", "--email", person_email(demo), "--now"], point, lease)
         assert killed.returncode == -signal.SIGKILL, f"not killed at {point}: {killed.stdout}{killed.stderr}"
         control = sa.create_engine(demo.control_url)
         try:
             (request,) = [stored_request(control, 1)]
             assert request.status is RequestStatus.RUNNING
             assert held(control), "the killed run's leases are still there"
-            refused = retention(["request", "run", "1"])
-            assert refused.returncode == 1 and "is being carried out by run " in refused.stderr, refused.stderr
-            time.sleep(LEASE_SECONDS + 0.5)
+            if finish == "cli":
+                refused = retention(["request", "run", "1"])
+                assert refused.returncode == 1 and "is being carried out by run " in refused.stderr, refused.stderr
+            wait_for_leases_to_expire(demo.control_url)
             if finish == "cli":
                 done = retention(["request", "run", "1"])
                 assert done.returncode == 0, done.stdout + done.stderr

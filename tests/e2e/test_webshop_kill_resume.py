@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ import sqlalchemy as sa
 
 from retention.storage.schema import ledger
 from tests.databases import ServerDatabases, server_databases
-from tests.support import table_digests
+from tests.support import table_digests, wait_for_leases_to_expire
 from tests.webshop.estate import ANCHOR, new_webshop
 from tests.webshop.schema import WEBSHOP_SOURCES
 
@@ -107,7 +106,7 @@ def check_kill_and_resume(databases: ServerDatabases, tmp_path: Path, point: str
     assert killed.returncode == -signal.SIGKILL, f"the run was not killed at {point}:\n{output}"
     assert ledger_rows(victim) != rows, "the kill came too late to test anything"
 
-    time.sleep(LEASE_SECONDS + 0.5)
+    wait_for_leases_to_expire(control_url(victim))
     resumed = run(victim)
     output = resumed.communicate(timeout=300)[0].decode()
     assert resumed.returncode == 0, output
