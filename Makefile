@@ -5,12 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster
 
-.PHONY: setup demo test test-fast lint types validate format ui bench clean
+.PHONY: setup demo test test-fast lint types validate format ui bench screenshots clean
 
 $(STAMP): pyproject.toml
+	@echo "setting up $(VENV): the engine and the versions pyproject.toml pins (Dagster, pandas, Great"
+	@echo "Expectations, SQLAlchemy, the database drivers, the test tools); minutes the first time, then seconds"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install -e '.[dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -45,6 +47,10 @@ ui: setup ## the Dagster UI on the same local instance as `make demo`
 	$(BIN)/dagster dev -w workspace.yaml
 
 BENCH_SIZES ?= 100000
+screenshots: setup ## the README's pictures of the Dagster UI (needs Chromium on the PATH)
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
+	$(BIN)/python docs/screenshots.py
+
 bench: setup ## the benchmarks at a modest size (they print figures; BENCH_SIZES="100000 1000000" for more)
 	$(BIN)/python benchmarks/anonymizer_benchmark.py
 	$(BIN)/python benchmarks/generate_estate.py --people 20000 --out-dir var/bench-estate

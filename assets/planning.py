@@ -12,7 +12,7 @@ from retention.daily.planning import Plan, check_guard, plan_retention
 from retention.daily.snapshot import SourceSnapshot
 from retention.daily.subjects import SubjectIndex
 from retention.daily.tagging import Tagged, tag_records
-from retention.reporting.plan import plan_markdown
+from retention.reporting.plan import plan_counts
 from retention.rules import columns
 from retention.storage.control import load_done, load_holds, load_known_subjects
 from retention.storage.schema import ensure_schema
@@ -124,11 +124,25 @@ def build_planning_assets(sources: list[str], partitions: dg.PartitionsDefinitio
     return [subject_index, tagged_records, retention_plan]
 
 
+PLAN_TABLE_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("source", "string"),
+        dg.TableColumn("table", "string"),
+        dg.TableColumn("action", "string", description="delete, pseudonymise or clear"),
+        dg.TableColumn("purpose", "string", description="the purpose of policy.yaml whose period has ended"),
+        dg.TableColumn("rows", "int", description="planned actions"),
+    ]
+)
+
+
 def plan_metadata(plan: Plan) -> Mapping[str, dg.MetadataValue]:
+    """The plan as a table the UI shows in place, one row per source, table, action and purpose."""
     held = {f"{s}.{t}": h for (s, t), h in plan.held.items() if h}
     return {
         "as_of": dg.MetadataValue.text(plan.as_of.isoformat()),
         "planned_actions": dg.MetadataValue.int(plan.total()),
-        "plan": dg.MetadataValue.md(plan_markdown(plan)),
+        "plan_table": dg.MetadataValue.table(
+            [dg.TableRecord(row) for row in plan_counts(plan)], schema=PLAN_TABLE_SCHEMA
+        ),
         "held_rows": dg.MetadataValue.json(held),
     }

@@ -5,6 +5,7 @@ final word; it reads the day's check results from the run's own event log, where
 """
 
 import datetime as dt
+from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
@@ -22,6 +23,11 @@ from retention.reporting.render import render_markdown, write_report
 
 COMPLIANCE_REPORT = dg.AssetKey(["compliance_report"])
 MAX_SUMMARY_CHARS = 400
+
+
+def file_url(path: Path) -> str:
+    """A file:// link the UI shows as a link (the files are on the machine that ran the job)."""
+    return path.resolve().as_uri()
 
 
 def check_rows(instance: dg.DagsterInstance, run_id: str) -> list[CheckRow]:
@@ -100,11 +106,12 @@ def build_report_asset(sources: list[str], partitions: dg.PartitionsDefinition) 
             checks_note=f"Results of run {context.run.run_id}.",
         )
         context.log.info(f"compliance report for {as_of}: {files.html}")
+        docs = data_docs_index()
+        links = {"html": files.html, "markdown": files.markdown, **({"data_docs": docs} if docs.exists() else {})}
         return dg.MaterializeResult(
             metadata={
+                **{name: dg.MetadataValue.url(file_url(path)) for name, path in links.items()},
                 "report": dg.MetadataValue.md(render_markdown(report)),
-                "html": dg.MetadataValue.path(str(files.html)),
-                "markdown": dg.MetadataValue.path(str(files.markdown)),
                 "actions": dg.MetadataValue.int(report.total_actions),
                 "failed_checks": dg.MetadataValue.int(sum(1 for c in checks if not c.passed)),
             }

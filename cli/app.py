@@ -19,9 +19,9 @@ import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.measure import Measurement
-from rich.progress import TaskID
 from rich.table import Table
 
+from cli.display import live_progress
 from cli.requests import replay_command, request_app
 from cli.support import config_or_exit, console, err, fail
 from retention.config import settings
@@ -79,12 +79,12 @@ def _partition(day: dt.date, config: EstateConfig, option: str = "--as-of") -> d
     """A day the daily job has a partition for: a run of another day could not be recorded in Dagster."""
     from pipelines.partitions import daily_partitions
 
-    partitions = daily_partitions(str(config.policy.timezone))
+    partitions = daily_partitions(config.policy)
     if not partitions.has_partition_key(day.isoformat()):
-        keys = partitions.get_partition_keys()
+        first, last = partitions.get_first_partition_key(), partitions.get_last_partition_key()
         raise fail(
-            f"{option} {day}: the daily job has a partition for each day from {keys[0]} to {keys[-1]}; give a day "
-            "in that range (RETENTION_FIRST_DAY sets the first)"
+            f"{option} {day}: the daily job has a partition for each day from {first} (first_partition_day in "
+            f"{config.policy_file}) to {last}; give a day in that range"
         )
     return day
 
@@ -250,8 +250,8 @@ def backfill(
         raise fail(f"--to {end} is before --from {day}")
     _refuse_if_daily_under_way()
     while day <= end:
-        with console.status(f"{'running' if apply else 'planning'} {day}"):
-            result = run_daily(day, confirm_large_plan=confirm_large_plan, plan_only=not apply)
+        with live_progress(console, f"{'running' if apply else 'planning'} {day}") as progress:
+            result = run_daily(day, confirm_large_plan=confirm_large_plan, plan_only=not apply, progress=progress)
         mats = {
             e.materialization.asset_key.to_user_string(): e.materialization.metadata
             for e in result.get_asset_materialization_events()
@@ -289,39 +289,13 @@ def _refuse_if_daily_under_way() -> None:
 
 
 def _run_daily(day: dt.date, confirm_large_plan: bool) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from pipelines.progress import listen
     from pipelines.runner import run_daily
     from pipelines.summary import print_run_summary
 
     _refuse_if_daily_under_way()
     started = time.perf_counter()
-    columns = [
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    ]
-    with Progress(*columns, console=console, transient=True) as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def show(kind: str, name: str, done: int, total: int) -> None:
-            if kind == "STEP_START":
-                tasks[name] = progress.add_task(name, total=None)
-            elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and name in tasks:
-                progress.update(tasks[name], total=1, completed=1, description=f"{name} ({kind[5:].lower()})")
-            elif kind == "PROGRESS":
-                step = name.split(":", 1)[0]
-                if step in tasks:
-                    progress.update(tasks[step], total=total, completed=done, description=name)
-
-        stop = listen(show)
-        try:
-            result = run_daily(day, confirm_large_plan=confirm_large_plan)
-        finally:
-            stop()
+    with live_progress(console, f"daily run for {day}") as progress:
+        result = run_daily(day, confirm_large_plan=confirm_large_plan, progress=progress)
     print_run_summary(console, result, day, time.perf_counter() - started)
     if not result.success:
         raise typer.Exit(code=1)

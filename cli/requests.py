@@ -21,6 +21,7 @@ import sqlalchemy as sa
 import typer
 from rich.table import Table
 
+from cli.display import live_progress
 from cli.support import config_or_exit, console, err, fail
 from retention.config.catalog import IdentifierKind
 from retention.config.keys import KeyError_, Keyring, load_keyring
@@ -192,8 +193,8 @@ def _carry_out(request_id: int, config: EstateConfig) -> None:
     from pipelines.runner import execute_request
 
     started = time.perf_counter()
-    with console.status(f"carrying out request #{request_id}"):
-        result = execute_request(request_id)
+    with live_progress(console, f"carrying out request #{request_id}") as progress:
+        result = execute_request(request_id, progress=progress)
     seconds = time.perf_counter() - started
     with _register_db(config) as control:
         request = get_request(control, request_id)

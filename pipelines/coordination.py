@@ -23,6 +23,15 @@ JOB_TAG = "retention/job"
 
 DAILY_TAG_VALUE = "daily"
 
+PLAN_TAG_VALUE = "plan"
+"""Tag of the plan-only job's runs: dry runs, which hold no daily lease."""
+
+
+def holds_daily_lease(run: dg.DagsterRun) -> bool:
+    """Every run of an as-of day but the plan-only job's: the daily job's, and those a backfill of assets
+    selected in the UI starts, which are runs of no job of ours."""
+    return PARTITION_TAG in run.tags and run.tags.get(JOB_TAG) != PLAN_TAG_VALUE
+
 
 def run_ended(instance: dg.DagsterInstance, run_id: str) -> bool:
     """True when this instance knows the run and it has finished (succeeded, failed or was cancelled)."""

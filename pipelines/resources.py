@@ -1,6 +1,5 @@
 """The estate as a Dagster resource: validated configuration, one engine per source, the control database."""
 
-import os
 from contextlib import ExitStack
 from functools import cached_property
 
@@ -8,7 +7,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from anonymizers.keys import Key
-from pipelines.coordination import DAILY_TAG_VALUE, JOB_TAG, report_takeovers, run_ended
+from pipelines.coordination import holds_daily_lease, report_takeovers, run_ended
 from retention.apply.applier import DEFAULT_BATCH_ROWS
 from retention.config import settings
 from retention.config.keys import Keyring, load_keyring
@@ -25,7 +24,7 @@ class EstateResource(dg.ConfigurableResource):
 
     catalog_path: str = str(settings.catalog_path())
     policy_path: str = str(settings.policy_path())
-    apply_batch_rows: int = int(os.environ.get("RETENTION_BATCH_ROWS", str(DEFAULT_BATCH_ROWS)))
+    apply_batch_rows: int = settings.batch_rows(DEFAULT_BATCH_ROWS)
     """Rows per apply batch (one transaction each); memory of the apply step grows with this, not the table."""
 
     _estate: Estate | None = PrivateAttr(default=None)
@@ -50,7 +49,7 @@ class EstateResource(dg.ConfigurableResource):
         self._keyring = keyring
         self._estate = Estate.connect(config.catalog)
         run, instance = context.run, context.instance
-        if run is not None and instance is not None and run.tags.get(JOB_TAG) == DAILY_TAG_VALUE:
+        if run is not None and instance is not None and holds_daily_lease(run):
             self._hold_daily(context, instance, run)
 
     def _hold_daily(self, context: dg.InitResourceContext, instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:

@@ -4,24 +4,28 @@ The code location is imported inside the functions: it loads the configuration, 
 """
 
 import datetime as dt
-import fcntl
-import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import cast
 
 import dagster as dg
 import sqlalchemy as sa
+from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
+from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
+from dagster._core.execution.api import execute_run
+from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.workspace.load_target import WorkspaceFileTarget
 
 from assets.planning import RETENTION_PLAN, TAGGED_RECORDS
 from assets.report import check_rows, write_day_report
 from pipelines.coordination import run_ended
+from pipelines.instance import local_instance
 from pipelines.partitions import PARTITION_TAG
+from pipelines.progress import Listener, watching
 from pipelines.requests import SUBJECT_REQUEST_JOB, TAG_REQUEST, run_config_for
 from retention.config import settings
 from retention.config.loading import EstateConfig
-from retention.config.settings import private_dir, var_dir
 from retention.daily.planning import Plan
 from retention.daily.tagging import Tagged
 from retention.reporting.model import ReportFiles
@@ -29,84 +33,74 @@ from retention.storage.leases import DAILY, held, release
 from retention.storage.schema import ensure_schema
 from sensors.alerts import alert_failed_run
 
-DAGSTER_YAML = """# Local Dagster instance of the retention engine (SQLite storage under this folder).
-telemetry:
-  enabled: false
-# Runs the daemon launches (schedule, sensors, UI) wait in the queue: one daily run at a time.
-run_queue:
-  max_concurrent_runs: 4
-  tag_concurrency_limits:
-    - key: retention/job
-      value: daily
-      limit: 1
-# A run that never starts is marked failed; a run whose process was killed is marked failed by the run that
-# takes over its leases (the request sensor, the next daily run), since this launcher cannot watch processes.
-run_monitoring:
-  enabled: true
-  start_timeout_seconds: 180
-  poll_interval_seconds: 60
-"""
-
-OLD_DAGSTER_YAMLS = frozenset(
-    {
-        """# Local Dagster instance of the retention engine (SQLite storage under this folder).
-telemetry:
-  enabled: false
-"""
-    }
-)
-"""What earlier versions wrote: replaced by `DAGSTER_YAML`; a file anyone edited is left alone."""
+WORKSPACE_FILE = Path(__file__).resolve().parents[1] / "workspace.yaml"
+"""The code location `make ui` and the daemon load: CLI runs are recorded as runs of its jobs."""
 
 
-def local_instance() -> dg.DagsterInstance:
-    """The instance under DAGSTER_HOME, defaulting to var/dagster, the one `make ui` opens too."""
-    home = Path(os.environ.get("DAGSTER_HOME") or var_dir() / "dagster").resolve()
-    private_dir(home)
-    config_file = home / "dagster.yaml"
-    if not config_file.exists() or config_file.read_text() in OLD_DAGSTER_YAMLS:
-        config_file.write_text(DAGSTER_YAML)
-    os.environ["DAGSTER_HOME"] = str(home)
-    with open(home / ".instance.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # Dagster's SQLite storages race when two processes create them at once
-        instance = dg.DagsterInstance.get()
-        instance.get_runs(limit=1)
-        instance.schedule_storage  # noqa: B018 -- created on first use
-        return instance
+def _job(job_name: str) -> tuple[ReconstructableJob, RemoteJobOrigin]:
+    """The job as the step processes rebuild it, and its origin in the workspace's code location, so that a
+    run started here shows on the job's page and the timeline, and can be re-executed from the UI."""
+    (location,) = WorkspaceFileTarget(paths=[str(WORKSPACE_FILE)]).create_origins()
+    repository = RemoteRepositoryOrigin(location, SINGLETON_REPOSITORY_NAME)
+    recon = ReconstructableRepository.for_module(
+        "pipelines.definitions", "defs", working_directory=str(WORKSPACE_FILE.parent)
+    ).get_reconstructable_job(job_name)
+    return recon, repository.get_job_origin(job_name)
 
 
-PLAN_ONLY_GROUPS = ("snapshot", "plan")
+def execute(
+    job_name: str,
+    *,
+    run_config: Mapping[str, object],
+    tags: Mapping[str, str],
+    progress: Listener | None = None,
+) -> dg.JobExecutionResult:
+    """Run a job of the code location now, in this process, as a run of that job on the local instance;
+    `progress` hears of its steps from the event log while it runs."""
+    from pipelines.definitions import defs
+
+    recon, origin = _job(job_name)
+    with local_instance() as instance:
+        run = instance.create_run_for_job(
+            job_def=defs.resolve_job_def(job_name),
+            run_config=run_config,
+            tags=tags,
+            job_code_origin=recon.get_python_origin(),
+            remote_job_origin=origin,
+        )
+        with watching(instance, run.run_id, progress) if progress else nullcontext():
+            result = execute_run(recon, run, instance)
+        if not result.success:
+            # no daemon watches a run started here, so record the failure as the run-failure sensor would
+            ended = instance.get_run_by_id(run.run_id)
+            if ended is not None and job_name != SUBJECT_REQUEST_JOB:
+                alert_failed_run(instance, ended, str(settings.catalog_path()), str(settings.policy_path()))
+    return result
 
 
 def run_daily(
-    as_of: dt.date, *, confirm_large_plan: bool = False, log_level: str = "CRITICAL", plan_only: bool = False
-) -> dg.ExecuteInProcessResult:
-    """One day of the daily job; `plan_only` stops after the plan (a dry run, e.g. for backfills). Dagster's
-    console log stays quiet: the run summary prints the engine's own messages, and the whole event log is in
-    the instance, for the UI."""
-    from pipelines.definitions import DAILY_JOB, defs
+    as_of: dt.date,
+    *,
+    confirm_large_plan: bool = False,
+    log_level: str = "CRITICAL",
+    plan_only: bool = False,
+    progress: Listener | None = None,
+) -> dg.JobExecutionResult:
+    """One day of the daily job, or of the plan-only job (a dry run, e.g. for backfills). Dagster's console
+    log stays quiet: the run summary prints the engine's own messages, and the whole event log is in the
+    instance, for the UI."""
+    from pipelines.definitions import DAILY_JOB, PLAN_JOB
 
-    job = defs.resolve_job_def(DAILY_JOB)
     run_config = {
         "ops": {"retention_plan": {"config": {"confirm_large_plan": confirm_large_plan}}},
-        "loggers": {"console": {"config": {"log_level": log_level}}, "progress": {}},
+        "loggers": {"console": {"config": {"log_level": log_level}}},
     }
-    with local_instance() as instance:
-        selection = None
-        if plan_only:
-            graph = defs.resolve_asset_graph()
-            selection = [key for key in graph.get_all_asset_keys() if graph.get(key).group_name in PLAN_ONLY_GROUPS]
-        result = job.execute_in_process(
-            partition_key=as_of.isoformat(),
-            instance=instance,
-            run_config=run_config,
-            raise_on_error=False,
-            asset_selection=selection,
-        )
-        if not result.success:
-            # no daemon watches an in-process run, so record the failure as the run-failure sensor would
-            run = instance.get_run_by_id(result.run_id)
-            if run is not None:
-                alert_failed_run(instance, run, str(settings.catalog_path()), str(settings.policy_path()))
+    result = execute(
+        PLAN_JOB if plan_only else DAILY_JOB,
+        run_config=run_config,
+        tags={PARTITION_TAG: as_of.isoformat()},
+        progress=progress,
+    )
     with _control() as control:
         release(control, result.run_id)  # the run has ended: what it held is free now, not after it expires
     return result
@@ -138,19 +132,17 @@ def _control() -> Iterator[sa.Engine]:
         engine.dispose()
 
 
-def execute_request(request_id: int, tags: Mapping[str, str] | None = None) -> dg.ExecuteInProcessResult:
+def execute_request(
+    request_id: int, tags: Mapping[str, str] | None = None, progress: Listener | None = None
+) -> dg.JobExecutionResult:
     """Run the job for one request now, in-process on the local instance (`retention request ... --now`)."""
-    from pipelines.definitions import defs
-
-    job = defs.resolve_job_def(SUBJECT_REQUEST_JOB)
     run_config = {**run_config_for(request_id), "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-    with local_instance() as instance:
-        return job.execute_in_process(
-            run_config=run_config,
-            instance=instance,
-            tags={TAG_REQUEST: str(request_id), **(tags or {})},
-            raise_on_error=False,
-        )
+    return execute(
+        SUBJECT_REQUEST_JOB,
+        run_config=run_config,
+        tags={TAG_REQUEST: str(request_id), **(tags or {})},
+        progress=progress,
+    )
 
 
 def report_for_day(day: dt.date) -> tuple[ReportFiles, list[str]]:

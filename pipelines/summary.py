@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -11,39 +12,51 @@ from rich.table import Table
 
 from retention.config import settings
 
+PLAN_COLUMNS = ("source", "table", "action", "purpose", "rows")
+
 if TYPE_CHECKING:
     from dagster._utils.error import SerializableErrorInfo
 
 
-def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, object]]:
-    found: dict[str, dict[str, object]] = {}
-    for event in result.get_asset_materialization_events():
-        mat = event.materialization
-        found[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    return found
+def _materializations(result: dg.JobExecutionResult) -> dict[str, Mapping[str, dg.MetadataValue]]:
+    return {
+        event.materialization.asset_key.to_user_string(): event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+    }
 
 
-def print_run_summary(console: Console, result: dg.ExecuteInProcessResult, day: dt.date, seconds: float) -> None:
+def _records(meta: Mapping[str, dg.MetadataValue], name: str) -> list[dg.TableRecord]:
+    value = meta.get(name)
+    return list(value.records) if isinstance(value, dg.TableMetadataValue) else []
+
+
+def print_run_summary(console: Console, result: dg.JobExecutionResult, day: dt.date, seconds: float) -> None:
     mats = _materializations(result)
     snapshots = Table(title=f"Rows snapshotted for {day}")
     for name in ("source", "table", "rows"):
         snapshots.add_column(name, justify="right" if name == "rows" else "left")
     for key, meta in sorted(mats.items()):
         if key.startswith("snapshot/"):
-            source = key.split("/", 1)[1]
-            for line in str(meta.get("tables", "")).splitlines()[2:]:
-                table, rows = (cell.strip() for cell in line.strip("|").split("|"))
-                snapshots.add_row(source, table, rows)
+            for record in _records(meta, "row_counts"):
+                snapshots.add_row(key.split("/", 1)[1], str(record.data["table"]), f"{record.data['rows']:,}")
     if snapshots.row_count:
         console.print(snapshots)
     if "subject_index" in mats:
         meta = mats["subject_index"]
         console.print(
-            f"subjects found: {meta['subjects']:,} ({meta['subjects_in_several_databases']:,} in more than one "
-            "database)"
+            f"subjects found: {meta['subjects'].value:,} ({meta['subjects_in_several_databases'].value:,} in more "
+            "than one database)"
         )
     if "retention_plan" in mats:
-        console.print(f"\nplan as of {day}:\n{mats['retention_plan']['plan']}")
+        plan = Table(title=f"Plan as of {day}")
+        for name in PLAN_COLUMNS:
+            plan.add_column(name, justify="right" if name == "rows" else "left")
+        rows = _records(mats["retention_plan"], "plan_table")
+        for record in rows:
+            plan.add_row(*(f"{record.data[c]:,}" if c == "rows" else str(record.data[c]) for c in PLAN_COLUMNS))
+        plan.add_section()
+        plan.add_row("total", "", "", "", f"{mats['retention_plan']['planned_actions'].value:,}")
+        console.print(plan)
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
             detail = evaluation.metadata.get("problems") or evaluation.metadata.get("summary")

@@ -80,11 +80,11 @@ def alert_failed_run(
 
 
 def build_alert_sensor(
-    job: "dg.JobDefinition | UnresolvedAssetJobDefinition", catalog_path: str, policy_path: str
+    jobs: "list[dg.JobDefinition | UnresolvedAssetJobDefinition]", catalog_path: str, policy_path: str
 ) -> dg.SensorDefinition:
     @dg.run_failure_sensor(
         name="daily_run_failure_alert",
-        monitored_jobs=[job],
+        monitored_jobs=jobs,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             "Records every failed daily run, failed step and failed blocking check in the control database "

@@ -190,7 +190,7 @@ def run_retention_steps(day: dt.date, *, confirm_large_plan: bool = False) -> dg
     """The daily job for `day`, limited to its retention steps (snapshot, plan, apply, suppression) and their
     checks; the data-quality suites and the report of the full job add nothing to what these tests check."""
     from pipelines.definitions import DAILY_JOB, defs
-    from pipelines.runner import local_instance
+    from pipelines.instance import local_instance
 
     graph = defs.resolve_asset_graph()
     keys = dg.AssetSelection.groups("snapshot", "plan", "apply").resolve(graph)

@@ -14,7 +14,9 @@ import re
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -241,3 +243,12 @@ def wait_for_leases_to_expire(control_url: str) -> None:
         engine.dispose()
     if last is not None:
         time.sleep(max(0.0, (utc(last) - dt.datetime.now(dt.UTC)).total_seconds()) + 0.3)
+
+
+def stored_asset(key: dg.AssetKey, day: dt.date) -> Any:
+    """An asset's value for a day as the last run stored it, through the job's IO manager."""
+    from pipelines.definitions import defs
+    from pipelines.instance import local_instance
+
+    with local_instance() as instance:
+        return defs.load_asset_value(key, partition_key=day.isoformat(), instance=instance)

@@ -27,9 +27,8 @@ import dataclasses
 import datetime as dt
 import hmac
 import itertools
-import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,10 +37,10 @@ import sqlalchemy as sa
 import anonymizers
 from anonymizers import ColumnSpec, Context, Key
 from anonymizers.clear import constant_for
-from retention.apply.batches import Batch, HeldRows
-from retention.apply.digests import digest_map
+from retention.apply.batches import HeldRows, RunBatches
+from retention.apply.digests import RowDigests, digest_map, row_digests
 from retention.apply.faults import fault
-from retention.apply.ledger import open_ledger
+from retention.apply.ledger import open_ledger, prepare_ledger
 from retention.apply.ledger_writer import LedgerWriter
 from retention.apply.operations import RowOperations, row_operations
 from retention.apply.result import ApplyResult, TableOutcome, Verification
@@ -163,6 +162,7 @@ class SourceApplier:
             return self._apply(plan)
 
     def _apply(self, plan: Plan) -> ApplyResult:
+        prepare_ledger(sum(len(frame) for (s, _), frame in plan.entries.items() if s == self.source), self.batch_rows)
         self.check_not_restored()
         result = ApplyResult(self.source)
         result.recovered_batches = self.recover()
@@ -180,20 +180,9 @@ class SourceApplier:
             key_id=self.keyring.active_id,
         )
         writer.add_rules(by_table.values())
-        run_batches = uuid.uuid4()
+        batches = RunBatches(by_table, self.batch_rows)
         held_rows = self._held_rows(held, [table for table, frame in by_table.items() if len(frame)], result)
-
-        def batches() -> Iterator[Batch]:
-            """The run's batches; the writer process yields the same ones, ids included (name-based UUIDs of
-            the batch number in this run's random namespace)."""
-            numbers = itertools.count(1)
-            for table, entries in by_table.items():
-                for chunk in self._batches(entries):
-                    number = next(numbers)
-                    yield Batch(number, table, chunk, str(uuid.uuid5(run_batches, str(number))))
-
-        count = sum(-(-entries["pk"].nunique() // self.batch_rows) for entries in by_table.values())
-        with open_ledger(writer, batches, count, held_rows, self.engine) as ledger:
+        with open_ledger(writer, batches, held_rows) as ledger:
             result.verification.held.update(held_rows.take_first())
             for batch in batches():
                 ledger.recorded(batch)
@@ -248,16 +237,6 @@ class SourceApplier:
             for table, pk in conn.execute(query):
                 changed[table].add(pk)
         return changed
-
-    def _batches(self, entries: pd.DataFrame) -> Iterator[pd.DataFrame]:
-        """Batches of whole rows (all entries of a row stay together), in one pass over the entries."""
-        codes, _ = pd.factorize(entries["pk"])
-        if len(codes) == 0 or codes[-1] == len(codes) - 1:  # one entry per row: batches are plain slices
-            for start in range(0, len(entries), self.batch_rows):
-                yield entries.iloc[start : start + self.batch_rows]
-            return
-        for _, batch in entries.groupby(codes // self.batch_rows, sort=True):
-            yield batch
 
     def _order(self, tables: list[str]) -> list[str]:
         """Children before parents, by the foreign keys the database declares, so that no delete is refused
@@ -419,22 +398,14 @@ class SourceApplier:
         """The checksums of held rows: taken now for tables the run does not write, and for the others before
         their first batch (`written` is in the order of the first batches)."""
 
-        def checksum(table: str, pks: list) -> dict[str, int]:
-            with self.engine.connect() as conn:
-                return self.row_digests(conn, table, pks)
-
+        checksum = RowDigests(self.engine, self._secret, {t: (self.table(t), self.row_key(t)) for t in held})
         result.verification.held = {table: checksum(table, held[table]) for table in held if table not in written}
         keys = {table: held[table] for table in written if table in held}
         return HeldRows(keys, checksum, first_table=written[0] if written else None)
 
     def row_digests(self, conn: sa.Connection, table: str, pks: list) -> dict[str, int]:
         """pk -> keyed digest of the whole row as the driver returns it, for the rows with the given keys."""
-        sa_table = self.table(table)
-        key = self.row_key(table)
-        names = list(sa_table.columns.keys())
-        at = [names.index(c) for c in key.columns]
-        rows = [tuple(row) for row in fetch_raw(conn, sa_table, names, key.sql, key.to_sql(pks))]
-        return digest_map(self._secret, key.of_rows([tuple(row[i] for i in at) for row in rows]), rows)
+        return row_digests(conn, self.table(table), self.row_key(table), self._secret, pks)
 
     def value_digests(self, conn: sa.Connection, table: str, column: str, pks: list) -> dict[str, int]:
         """pk -> keyed digest of the non-null value in `column`, read typed as anonymising reads it, by key."""

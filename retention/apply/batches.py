@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import uuid
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -23,8 +25,42 @@ class Batch:
     batch_id: str
 
 
+@dataclass(frozen=True, eq=False)
+class RunBatches:
+    """A run's batches in the order it applies them: each table's entries (`tables`, in apply order) in batches
+    of `batch_rows` whole rows, numbered from 1, with name-based ids (UUIDs of the batch number in the run's
+    random `namespace`). It pickles, so that a writer process yields the same batches, ids included."""
+
+    tables: dict[str, pd.DataFrame]
+    batch_rows: int
+    namespace: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def __call__(self) -> Iterator[Batch]:
+        numbers = itertools.count(1)
+        for table, entries in self.tables.items():
+            for chunk in row_batches(entries, self.batch_rows):
+                number = next(numbers)
+                yield Batch(number, table, chunk, str(uuid.uuid5(self.namespace, str(number))))
+
+    @property
+    def count(self) -> int:
+        return sum(-(-entries["pk"].nunique() // self.batch_rows) for entries in self.tables.values())
+
+
+def row_batches(entries: pd.DataFrame, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """Batches of `batch_rows` whole rows (all entries of a row stay together), in one pass over the entries."""
+    codes, _ = pd.factorize(entries["pk"])
+    if len(codes) == 0 or codes[-1] == len(codes) - 1:  # one entry per row: batches are plain slices
+        for start in range(0, len(entries), batch_rows):
+            yield entries.iloc[start : start + batch_rows]
+        return
+    for _, batch in entries.groupby(codes // batch_rows, sort=True):
+        yield batch
+
+
 Checksum = Callable[[str, list], dict[str, int]]
-"""(table, primary keys) -> {pk: keyed digest of the row}."""
+"""(table, primary keys) -> {pk: keyed digest of the row}. A writer process takes checksums with its own copy,
+so it must pickle (`retention.apply.digests.RowDigests`)."""
 
 
 class HeldRows:

@@ -1,6 +1,7 @@
 """Named points where a test may stop the process (the kill-and-resume tests); nothing happens otherwise.
 
-A test installs a hook (`install`) before the run starts; a writer process forked afterwards inherits it.
+A test installs a hook (`install`) before the run starts; a writer process started afterwards is given it
+(`installed`), so a hook must pickle: a module-level function or an instance of a module-level class.
 Without one, `fault` costs one check, so the points may sit in the batch loop.
 """
 
@@ -18,6 +19,11 @@ def install(hook: Hook | None) -> None:
     """Call `hook` at every named point from now on (None: nothing happens there again)."""
     global _hook
     _hook = hook
+
+
+def installed() -> Hook | None:
+    """The hook installed now, if any."""
+    return _hook
 
 
 def fault(phase: str, batch_number: int) -> None:

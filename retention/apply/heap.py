@@ -13,10 +13,8 @@ def frozen_heap() -> Iterator[None]:
 
     The plan and everything made before the apply step are millions of objects that the collector's full
     passes would walk again and again while batches allocate (in a million-row apply, collection fell from
-    0.29 s to 0.07 s). A writer process forked inside the block also shares more pages with its parent, as
-    the collector no longer writes to those objects' headers. Objects made inside the block are collected as
-    usual; on exit the set-aside ones rejoin the oldest generation. Blocks do not nest: the inner one's end
-    would end the outer one's freeze.
+    0.29 s to 0.07 s). Objects made inside the block are collected as usual; on exit the set-aside ones
+    rejoin the oldest generation. Blocks do not nest: the inner one's end would end the outer one's freeze.
     """
     gc.freeze()
     try:

@@ -4,9 +4,10 @@ Every batch's ledger entries and its 'pending' row in `ledger_batches` are commi
 source transaction starts, and the batch is set 'done' in a later ledger transaction (`retention.apply.applier`
 explains why that order makes a crash harmless). The held rows of a table are checksummed before its first
 batch, for the check after apply. Writing a million ledger entries costs about as much as the changes they
-record, and neither job writes to the source, so where the platform can fork, a child process does both up
-to `LOOKAHEAD` batches ahead, on another core, with its own connections, and the source side waits only for
-its word that a batch is recorded. Without fork, or for a single batch, the same work runs inline.
+record, and neither job writes to the source, so a writer process (`retention.apply.writer_process`, never
+a fork of the run's own process) does both up to `LOOKAHEAD` batches ahead, on another core, with its own
+connections, and the source side waits only for its word that a batch is recorded. For a single batch, or
+where no writer process can be started, the same work runs inline.
 
 When a run stops early, the child may have recorded up to `LOOKAHEAD` batches past the last one the source
 committed. They stay 'pending', and the next run's recovery applies them from their entries, as after a
@@ -16,15 +17,12 @@ crash.
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Protocol
 
-import sqlalchemy as sa
-
-from retention.apply.batches import Batch, HeldRows
+from retention.apply import writer_process
+from retention.apply.batches import Batch, HeldRows, RunBatches
 from retention.apply.ledger_writer import LedgerError, LedgerWriter
-from retention.apply.writer_process import ForkedLedger
 
 
 class Ledger(Protocol):
@@ -58,15 +56,20 @@ class _InlineLedger:
         self.writer.mark_done(self.done)
 
 
+def prepare_ledger(entries: int, batch_rows: int) -> None:
+    """Begin starting what a writer process needs when `entries` plan entries in batches of `batch_rows` rows
+    may take more than one batch, so that the start overlaps the work before the first batch."""
+    if entries > batch_rows and writer_process.available():
+        writer_process.warm_up()
+
+
 @contextlib.contextmanager
-def open_ledger(
-    writer: LedgerWriter, batches: Callable[[], Iterator[Batch]], count: int, held_rows: HeldRows, source: sa.Engine
-) -> Iterator[Ledger]:
-    """The ledger for a run of `count` batches that `batches()` yields, in a writer process where that pays.
-    The checksums read the source through `source`, to which a writer process opens its own connections."""
-    ledger: _InlineLedger | ForkedLedger
-    if count > 1 and hasattr(os, "fork"):
-        ledger = ForkedLedger(writer, batches, held_rows, source)
+def open_ledger(writer: LedgerWriter, batches: RunBatches, held_rows: HeldRows) -> Iterator[Ledger]:
+    """The ledger for a run of the batches that `batches()` yields, in a writer process where that pays. A
+    writer process takes the held rows' checksums with its own connections to the source."""
+    ledger: _InlineLedger | writer_process.LedgerProcess
+    if batches.count > 1 and writer_process.available():
+        ledger = writer_process.LedgerProcess(writer, batches, held_rows)
     else:
         ledger = _InlineLedger(writer, held_rows)
     try:

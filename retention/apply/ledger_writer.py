@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from retention.apply.batches import Batch
 from retention.config.policy import Policy
 from retention.storage.bulk import insert_columns
+from retention.storage.engines import control_engine
 from retention.storage.schema import DONE, PENDING, ledger_batches, ledger_entries, ledger_rules
 
 Rule = tuple[str, str, str]  # purpose, rule, legal basis
@@ -23,7 +24,8 @@ class LedgerError(RuntimeError):
 
 
 class LedgerWriter:
-    """Writes one run's ledger batches for one source."""
+    """Writes one run's ledger batches for one source. It pickles, the control database's engine as its URL,
+    so that a writer process (`retention.apply.writer_process`) writes with its own connections."""
 
     def __init__(self, control: sa.Engine, policy: Policy, *, run_id: str, as_of: dt.date, source: str, key_id: str):
         self.control = control
@@ -36,6 +38,12 @@ class LedgerWriter:
             for name, p in policy.purposes.items()
         }
         self._rule_ids: dict[Rule, int] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "control": self.control.url.render_as_string(hide_password=False)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, control=control_engine(state["control"]))
 
     def rules(self, entries: pd.DataFrame) -> list[Rule]:
         """(purpose, rule, legal basis) of each entry. Entries may carry their own 'rule' and 'legal_basis'

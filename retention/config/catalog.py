@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -165,6 +166,39 @@ def _known_locale(name: str | None) -> str | None:
     return name
 
 
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,7}")
+_TAG_PART = re.compile(r"[A-Za-z0-9_.-]{1,63}")
+_TAG_VALUE = re.compile(r"[A-Za-z0-9_.-]{0,63}")
+
+
+def _owner(owner: str | None) -> str | None:
+    """The owners Dagster accepts on an asset: an e-mail address, or a team as 'team:<name>'."""
+    if owner is None or _EMAIL.fullmatch(owner) or (owner.startswith("team:") and len(owner) > len("team:")):
+        return owner
+    raise ValueError(
+        f"{owner!r} is not an owner Dagster accepts; write an e-mail address (e.g. 'dpo@example.com') or a team "
+        "as 'team:<name>' (e.g. 'team:data-platform')"
+    )
+
+
+def _tags(tags: dict[str, str]) -> dict[str, str]:
+    """Tags as Dagster accepts them on an asset; its own 'dagster/' tags are set by the engine, not the catalog."""
+    for key, value in tags.items():
+        parts = key.split("/")
+        reserved = len(parts) == 2 and parts[0] == "dagster"
+        if len(parts) > 2 or reserved or not all(_TAG_PART.fullmatch(p) for p in parts):
+            raise ValueError(
+                f"the tag key {key!r} is not one Dagster accepts; use letters, digits, '_', '-' and '.' (at most 63), "
+                "optionally after one 'namespace/' (not 'dagster/'), e.g. 'domain' or 'acme/cost_centre'"
+            )
+        if not _TAG_VALUE.fullmatch(value):
+            raise ValueError(
+                f"the value of tag {key!r} is not one Dagster accepts; write text of letters, digits, '_', '-' and "
+                "'.' (at most 63; empty is allowed), e.g. 'marketing' or 'tier-1'"
+            )
+    return tags
+
+
 class SourceEntry(Strict):
     url_env: str = Field(description="environment variable holding the SQLAlchemy URL")
     locale: Annotated[str | None, AfterValidator(_known_locale)] = Field(
@@ -174,6 +208,12 @@ class SourceEntry(Strict):
     tables: dict[str, TableEntry] = Field(min_length=1)
     not_personal_tables: list[str] = Field(
         default_factory=list, description="tables reviewed and found to hold no personal data at all (a catalogue)"
+    )
+    owner: Annotated[str | None, AfterValidator(_owner)] = Field(
+        default=None, description="who answers for the source's assets in Dagster: an e-mail address or 'team:<name>'"
+    )
+    tags: Annotated[dict[str, str], AfterValidator(_tags)] = Field(
+        default_factory=dict, description="Dagster tags of the source's assets (e.g. {domain: marketing})"
     )
 
     @model_validator(mode="after")

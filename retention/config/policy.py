@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -67,12 +68,42 @@ class Guard(Strict):
     min_rows: int = Field(default=50, ge=0, description="tables smaller than this are not guarded")
 
 
+EARLIEST_FIRST_DAY = dt.date(2000, 1, 1)
+"""The earliest as-of day the engine plans for, as the CLI's `--as-of` accepts."""
+
+
 class Policy(Strict):
     financial_year_end: str = Field(description="month-day the financial year ends, e.g. '12-31' or '06-30'")
     business_timezone: str
+    first_partition_day: dt.date = Field(
+        default=dt.date(2024, 1, 1),
+        description="the first as-of day the daily job has a partition for; a run covers everything due up to "
+        "its day, so this only bounds how far back a backfill can reconstruct history",
+    )
     guard: Guard
     bookkeeping_hold: BookkeepingHold
     purposes: dict[str, Purpose]
+
+    @field_validator("first_partition_day", mode="before")
+    @classmethod
+    def _first_day(cls, value: object) -> dt.date:
+        day: dt.date | None = None
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            day = value
+        elif isinstance(value, str):
+            try:
+                day = dt.date.fromisoformat(value.strip()) if len(value.strip()) == 10 else None
+            except ValueError:
+                day = None
+        if day is None:
+            raise ValueError(f"{value!r} is not a day; write it as YYYY-MM-DD, e.g. 2024-01-01")
+        if day < EARLIEST_FIRST_DAY:
+            raise ValueError(f"{day} is before {EARLIEST_FIRST_DAY}; give a day from {EARLIEST_FIRST_DAY} on")
+        if day > dt.date.today():
+            raise ValueError(
+                f"{day} is after today, so the daily job would have no partition to run; give today or an earlier day"
+            )
+        return day
 
     @field_validator("financial_year_end")
     @classmethod

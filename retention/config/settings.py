@@ -41,3 +41,32 @@ def reports_dir() -> Path:
 
 def default_key_file() -> Path:
     return var_dir() / "keys" / "retention-keys.json"
+
+
+EXECUTOR_ENV = "RETENTION_EXECUTOR"
+EXECUTORS = ("in_process", "multiprocess")
+
+
+def executor_name() -> str:
+    """How a run's steps are executed (RETENTION_EXECUTOR): `in_process`, the default, one process and the
+    steps in order; `multiprocess`, one process per step, so that the sources' steps run side by side."""
+    text = os.environ.get(EXECUTOR_ENV, "").strip() or EXECUTORS[0]
+    if text not in EXECUTORS:
+        raise ValueError(
+            f"{EXECUTOR_ENV}={text[:20]!r}: give in_process (one process, the default) or multiprocess (one "
+            "process per step)"
+        )
+    return text
+
+
+BATCH_ROWS_ENV = "RETENTION_BATCH_ROWS"
+
+
+def batch_rows(default: int) -> int:
+    """Rows per apply batch (RETENTION_BATCH_ROWS), one transaction each."""
+    text = os.environ.get(BATCH_ROWS_ENV, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+        raise ValueError(f"{BATCH_ROWS_ENV}={text[:20]!r}: give a whole number of rows from 1 to 1000000")
+    return int(text)

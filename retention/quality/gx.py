@@ -53,7 +53,8 @@ def data_docs_index() -> Path:
 
 
 def _context() -> EphemeralDataContext:
-    """An ephemeral context whose suites and results live under var/quality and whose docs go to the reports.
+    """An ephemeral context whose suites and results live under var/quality and whose docs go to the reports,
+    built by `offline_docs` so that they open without the internet.
 
     Results are kept on disk so that the Data Docs index lists every source's checks of every recent run,
     although each check step builds its pages in its own context.
@@ -64,6 +65,8 @@ def _context() -> EphemeralDataContext:
         InMemoryStoreBackendDefaults,
         ProgressBarsConfig,
     )
+
+    from retention.quality import offline_docs
 
     state = quality_dir().resolve()
     docs = data_docs_dir().resolve()
@@ -85,17 +88,7 @@ def _context() -> EphemeralDataContext:
         stores=stores,
         analytics_enabled=False,
         progress_bars=ProgressBarsConfig(globally=False),
-        data_docs_sites={
-            DOCS_SITE: {
-                "class_name": "SiteBuilder",
-                "show_how_to_buttons": False,
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
-                "site_index_builder": {
-                    "class_name": "DefaultSiteIndexBuilder",
-                    "validation_results_limit": INDEX_LIMIT,
-                },
-            }
-        },
+        data_docs_sites={DOCS_SITE: offline_docs.site_config(docs, index_limit=INDEX_LIMIT)},
     )
     return gx.get_context(mode="ephemeral", project_config=config)
 
@@ -200,7 +193,8 @@ def _page(*parts: str) -> Path:
 
 def _build_docs(context: Any, suites: list[str], changed: list[str], run_id: Any) -> None:
     """Render this step's validation pages, pages still missing (a step that did not render its own), suite
-    pages that changed or are missing, and the index. Results older than KEEP_DAYS are dropped first."""
+    pages that changed or are missing (also of suites another step stored without rendering, such as the schema
+    suites, which the index links to), and the index. Results older than KEEP_DAYS are dropped first."""
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     prune_quality_history()
@@ -209,9 +203,10 @@ def _build_docs(context: Any, suites: list[str], changed: list[str], run_id: Any
         for k in context.validation_results_store.list_keys()
         if k.run_id.to_tuple() == run_id.to_tuple() or not _page("validations", *k.to_tuple()).exists()
     ]
+    stored = {k.name for k in context.expectations_store.list_keys()}
     pages = [
         ExpectationSuiteIdentifier(name=s)
-        for s in suites
+        for s in sorted(stored | set(suites))
         if s in changed or not _page("expectations", *s.split(".")).exists()
     ]
     context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[*keys, *pages])

@@ -1,4 +1,4 @@
-"""Plain renderings of a plan for people (Markdown, terminal tables) and machines (JSON)."""
+"""Plain renderings of a plan for people (terminal tables) and machines (counts, JSON)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ from rich.table import Table
 from retention.daily.planning import Plan
 
 
-def plan_markdown(plan: Plan) -> str:
-    summary = plan.summary()
-    if summary.empty:
-        return f"Nothing is due on {plan.as_of}."
-    lines = ["| source | table | action | purpose | rows |", "|---|---|---|---|---:|"]
-    lines += [f"| {r.source} | {r.table} | {r.action} | {r.purpose} | {r.rows} |" for r in summary.itertuples()]
-    lines.append(f"| **total** | | | | **{int(summary['rows'].sum())}** |")
-    return "\n".join(lines)
+def plan_counts(plan: Plan) -> list[dict[str, str | int]]:
+    """One row per source, table, action and purpose with its count of planned actions: what every rendering
+    of a plan shows (keys and names only, never a value)."""
+    return [
+        {"source": r.source, "table": r.table, "action": str(r.action), "purpose": r.purpose, "rows": int(r.rows)}
+        for r in plan.summary().itertuples()
+    ]
 
 
 def plan_rich_table(plan: Plan) -> Table:
@@ -45,10 +44,7 @@ def plan_json(plan: Plan) -> str:
         {
             "as_of": plan.as_of.isoformat(),
             "total": int(summary["rows"].sum()) if not summary.empty else 0,
-            "counts": [
-                {"source": r.source, "table": r.table, "action": r.action, "purpose": r.purpose, "rows": int(r.rows)}
-                for r in summary.itertuples()
-            ],
+            "counts": plan_counts(plan),
             "held": {f"{s}.{t}": h for (s, t), h in plan.held.items() if h},
             "undated": {f"{s}.{t}": u for (s, t), u in plan.undated.items() if u},
         },

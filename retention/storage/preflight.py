@@ -13,11 +13,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from retention.config import settings
 from retention.config.catalog import Catalog
 from retention.config.database import check_against_database
 from retention.config.loading import CatalogFile, EstateConfig, read_config
 from retention.config.problems import ConfigError, Problem
 from retention.storage.engines import EstateError, make_engine, parse_url, same_database, source_url
+from retention.storage.leases import lease_seconds
 
 
 @dataclass
@@ -68,6 +70,20 @@ def environment_problems(catalog: Catalog, cfile: str, *, require_existing: bool
     return problems
 
 
+def setting_problems() -> list[Problem]:
+    """The engine's settings from the environment, each read once here so that a typo stops every command
+    before it starts, with the variable named."""
+    problems = []
+    for read in (lease_seconds, settings.executor_name, lambda: settings.batch_rows(1)):
+        try:
+            read()
+        except ValueError as exc:
+            variable, _, rest = str(exc).partition("=")
+            value, _, fix = rest.partition(": ")
+            problems.append(Problem("the environment", variable, f"{value} is not a valid value", fix))
+    return problems
+
+
 def preflight(
     catalog_path: Path | str, policy_path: Path | str, *, key_id: str | None = None, databases: bool = True
 ) -> Preflight:
@@ -78,7 +94,7 @@ def preflight(
         return Preflight(None, problems)
     cfile = str(catalog_path)
     config = EstateConfig(catalog, cfile, policy, str(policy_path)) if policy is not None else None
-    found = environment_problems(catalog, cfile, require_existing=databases)
+    found = environment_problems(catalog, cfile, require_existing=databases) + setting_problems()
     problems += found
     warnings: list[Problem] = []
     if databases and not found:

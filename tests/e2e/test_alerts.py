@@ -17,7 +17,8 @@ from typing import cast
 import dagster as dg
 import pytest
 
-from pipelines.runner import local_instance, report_for_day, run_daily
+from pipelines.instance import local_instance
+from pipelines.runner import report_for_day, run_daily
 from retention.demo.schema import DEMO_SOURCES
 from retention.quality.checks import COLUMNS_EXIST
 from retention.reporting.alerts import (

@@ -92,6 +92,24 @@ BAD_ENVIRONMENTS = [
         "the SQLite database",
         id="missing SQLite file",
     ),
+    pytest.param(
+        "RETENTION_EXECUTOR",
+        "fast",
+        "RETENTION_EXECUTOR: 'fast' is not a valid value fix: give in_process",
+        id="unknown executor",
+    ),
+    pytest.param(
+        "RETENTION_LEASE_SECONDS",
+        "2m",
+        "RETENTION_LEASE_SECONDS: '2m' is not a valid value fix: give a whole number of seconds from 2 to 86400",
+        id="lease not a number",
+    ),
+    pytest.param(
+        "RETENTION_BATCH_ROWS",
+        "0",
+        "RETENTION_BATCH_ROWS: '0' is not a valid value fix: give a whole number of rows",
+        id="no rows per batch",
+    ),
 ]
 
 

@@ -23,7 +23,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from pipelines.runner import local_instance
+from pipelines.instance import local_instance
 from retention.requests.kinds import RequestStatus
 from retention.storage.leases import held
 from retention.storage.schema import PENDING, ledger_batches

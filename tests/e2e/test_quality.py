@@ -109,11 +109,11 @@ def drop_primary_key(url: str, table: str, pk: str) -> None:
         engine.dispose()
 
 
-def evaluations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+def evaluations(result: dg.JobExecutionResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
     return {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
 
 
-def started_steps(result: dg.ExecuteInProcessResult) -> set[str]:
+def started_steps(result: dg.JobExecutionResult) -> set[str]:
     return {
         e.step_key
         for e in result.all_events

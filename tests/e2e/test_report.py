@@ -40,7 +40,7 @@ from retention.requests.register import claim_request, complete_request, registe
 from retention.rules.calendar import end_of_day
 from retention.storage.schema import subject_requests
 from tests.e2e.test_quality import ANCHOR, ROOT, make_estate
-from tests.support import find_leaks, personal_values, stored_bytes
+from tests.support import find_leaks, personal_values, stored_asset, stored_bytes
 
 DAY = ANCHOR.isoformat()
 
@@ -118,13 +118,13 @@ def test_compliance_report_of_a_daily_run(tmp_path: Path, monkeypatch: pytest.Mo
     assert shown == in_ledger
     assert f"**{sum(in_ledger.values())}**" in markdown
     assert result.run_id in markdown
-    plan = result.asset_value(RETENTION_PLAN)
+    plan = stored_asset(RETENTION_PLAN, ANCHOR)
     held = {(s, t, reason): n for (s, t), reasons in plan.held.items() for reason, n in reasons.items()}
     assert held, "vouchers inside their bookkeeping period are held"
     assert {tuple(row[:3]): int(row[3]) for row in md_table(markdown, "held rows, by hold reason")} == held
 
     # 3. the chart agrees with the tagged records
-    tagged = result.asset_value(TAGGED_RECORDS)
+    tagged = stored_asset(TAGGED_RECORDS, ANCHOR)
     expected = expiries_from_tagged(tagged, ZoneInfo(policy["business_timezone"]))
     table = md_table(markdown, "## 3. Expected expiries")
     assert len(table) == 12

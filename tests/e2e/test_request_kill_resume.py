@@ -18,7 +18,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from pipelines.runner import local_instance
+from pipelines.instance import local_instance
 from retention.reporting.alerts import KILLED_RUN
 from retention.requests.kinds import RequestStatus
 from retention.storage.leases import held

@@ -33,6 +33,7 @@ from tests.support import (
     find_leaks,
     personal_values,
     point_engine_at,
+    stored_asset,
     stored_bytes,
 )
 
@@ -62,16 +63,6 @@ def primary_keys(url: str, table: str, pk: str) -> list[int]:
             return list(conn.execute(sa.text(f"SELECT {pk} FROM {table} ORDER BY {pk}")).scalars())
     finally:
         engine.dispose()
-
-
-def metadata_table_counts(text: str) -> dict[str, int]:
-    """The `tables` Markdown metadata of a snapshot materialization: | table | rows |."""
-    counts = {}
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 2 and cells[1].isdigit():
-            counts[cells[0]] = int(cells[1])
-    return counts
 
 
 def test_leak_scanner_finds_planted_values(tmp_path: Path) -> None:
@@ -146,10 +137,11 @@ def test_daily_job_snapshots_every_row_and_stores_no_personal_value(
         expected = {table: in_db[source][table] for table in tables}
         assert all(n > 0 for n in expected.values()), expected
         metadata = materialized[("snapshot", source)].metadata
-        assert metadata_table_counts(cast(str, metadata["tables"].value)) == expected
-        assert metadata["rows"].value == sum(expected.values())
+        counts = cast(dg.TableMetadataValue, metadata["row_counts"]).records
+        assert {r.data["table"]: r.data["rows"] for r in counts} == expected
+        assert metadata["dagster/row_count"].value == sum(expected.values())
         # the stored output itself, through the job's IO manager: the same rows, key for key
-        stored = result.asset_value(dg.AssetKey(["snapshot", source]))
+        stored = stored_asset(dg.AssetKey(["snapshot", source]), ANCHOR)
         assert {t: s.rows for t, s in stored.items()} == expected
         for table in tables:
             frame = stored[table].frame

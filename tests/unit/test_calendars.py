@@ -94,8 +94,12 @@ def test_the_nightly_schedule_runs_the_day_that_has_just_ended(fires_utc: str, d
     repository = defs.get_repository_def()
     schedule = repository.get_schedule_def("nightly_retention")
     when = dt.datetime.fromisoformat(fires_utc).replace(tzinfo=dt.UTC)
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=repository)
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=when, repository_def=repository
+        ) as context,
+    ):
         requests = list(schedule.evaluate_tick(context).run_requests or [])
     assert [r.partition_key for r in requests] == [day]
     assert requests[0].run_key == day

@@ -120,7 +120,7 @@ class WebshopEstate:
         """The daily Dagster job of this estate's definitions for `day`, limited to its retention steps (snapshot,
         plan, apply, suppression) and the blocking verification after apply."""
         from pipelines.definitions import DAILY_JOB
-        from pipelines.runner import local_instance
+        from pipelines.instance import local_instance
 
         defs = _definitions(self.config.catalog_file, self.config.policy_file)
         graph = defs.resolve_asset_graph()
