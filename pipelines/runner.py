@@ -39,7 +39,9 @@ WORKSPACE_FILE = Path(__file__).resolve().parents[1] / "workspace.yaml"
 
 def _job(job_name: str) -> tuple[ReconstructableJob, RemoteJobOrigin]:
     """The job as the step processes rebuild it, and its origin in the workspace's code location, so that a
-    run started here shows on the job's page and the timeline, and can be re-executed from the UI."""
+    run started here shows on the job's page and the timeline, and can be re-executed from the UI. Dagster's
+    public `execute_job` records no such origin, hence its internals here (Dagster is pinned;
+    tests/e2e/test_ui_backfill.py reads the job's page to catch a change)."""
     (location,) = WorkspaceFileTarget(paths=[str(WORKSPACE_FILE)]).create_origins()
     repository = RemoteRepositoryOrigin(location, SINGLETON_REPOSITORY_NAME)
     recon = ReconstructableRepository.for_module(
