@@ -1,30 +1,43 @@
-"""Apply step against a hand-written SQL baseline, at 100 thousand and 1 million rows (prints figures).
+"""Apply step against two hand-written SQL baselines, at 100 thousand and 1 million rows (prints figures).
 
-For each size and database: two identical demo estates are generated and kept as pristine copies; the engine
-plans on the first. Then, `--repeat` times, both estates are restored from their copies, the engine applies the
-plan to the first (ledger, batches, verification material and all) and the baseline makes exactly the same
-changes on the second with plain DELETE ... WHERE pk IN (...) and UPDATE statements whose new values are read,
-untimed, from the engine's result. Both estates must end identical. A machine whose speed drifts moves one
-run's ratio either way, so the median of the repetitions is printed, and each ratio beside it.
+For each size and database (SQLite, PostgreSQL, MariaDB): two identical demo estates are generated and kept as
+pristine copies; the engine plans on the first. Both baselines make exactly the same changes as the engine's
+apply, with new values read, untimed, from the engine's result:
 
-Printed per size and database: rows in the estate, actions applied, the time and peak memory of tagging and
-planning, seconds and rows per second for both (medians), the ratio engine/baseline, and how much the process
-memory grew during apply (sampled; the largest of the repetitions), which should not grow with the table.
+- per-row: DELETE ... WHERE pk IN (2,000 keys) and one UPDATE per row, a commit every 2,000 rows;
+- set-based, as one would write it by hand: on PostgreSQL the new values COPYed into a temporary table and one
+  UPDATE ... FROM it, deletes by = ANY of 50,000 keys, each set of cleared fields in one UPDATE; on SQLite
+  executemany of the DELETEs and UPDATEs in one transaction; on MariaDB a keyed temporary table filled by
+  executemany and one joined UPDATE, DELETE (and clearing UPDATE) ... IN of 50,000 keys.
 
-    python benchmarks/apply_benchmark.py --sizes 100000 1000000 --backends sqlite postgresql
+Before any timing, the engine and each baseline run on identical copies and must leave identical tables (table
+digests), or the benchmark stops: a ratio is only meaningful between the same work. Then, `--repeat` times, the
+estates are restored and the three are timed. A machine whose speed drifts moves one run's ratio either way, so
+medians are printed, and each run's ratios beside them.
+
+Printed per size and database: rows in the estate, rows touched, the time and memory growth of tagging and
+planning, the engine's seconds and rows per second, the set-based and per-row seconds, rows the baselines
+write, the ratios engine/set-based and engine/per-row, and how much the process memory grew during apply
+(sampled), which should not grow with the table.
+
+    python benchmarks/apply_benchmark.py --sizes 100000 1000000 --backends sqlite postgresql mariadb
 """
 
 import argparse
 import datetime as dt
 import hashlib
 import os
+import shlex
 import shutil
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -32,10 +45,12 @@ from anonymizers.keys import Key
 from retention.apply.applier import SourceApplier
 from retention.apply.heap import frozen_heap
 from retention.config.database import MARKER_TABLE
+from retention.config.estate import EstateConfig
 from retention.config.keys import Keyring
 from retention.config.loading import load_config
 from retention.config.policy import Action
 from retention.daily.flow import compute_plan
+from retention.daily.planning import Plan
 from retention.demo.generator import generate_demo_estate
 from retention.rules.references import children_first
 from retention.storage.engines import Estate
@@ -45,7 +60,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("enrolment", "newsletter", "elearning")
 ROWS_PER_PERSON = 16.8  # the demo generator's average
 ANCHOR = dt.date(2026, 6, 1)
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ADMIN_URLS = {
+    "postgresql": os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    "mariadb": os.environ.get("BENCH_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+}
+BACKENDS = ("sqlite", "postgresql", "mariadb")
+BIG_BATCH = 50_000  # keys per DELETE or clearing UPDATE in the set-based baseline
 KEYRING = Keyring({"k1": Key("k1", b"benchmark key benchmark key 32b!")}, "k1", "k1", origin="benchmark")
 
 
@@ -91,8 +111,9 @@ def database_urls(backend: str, label: str, folder: Path) -> dict[str, str]:
             path.unlink(missing_ok=True)
             urls[source] = f"sqlite:///{path}"
             continue
-        _on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
-        urls[source] = sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        _drop_database(backend, name)
+        _on_server(backend, _quote(backend, "CREATE DATABASE {}", name))
+        urls[source] = sa.make_url(ADMIN_URLS[backend]).set(database=name).render_as_string(hide_password=False)
     return urls
 
 
@@ -103,7 +124,7 @@ def keep_pristine(backend: str, urls: dict[str, str], folder: Path) -> None:
         if backend == "sqlite":
             shutil.copyfile(name, folder / f"{Path(name).name}.pristine")
         else:
-            _server_copy(url, f"{name}_pristine", name)
+            _server_copy(backend, f"{name}_pristine", name)
 
 
 def restore(backend: str, urls: dict[str, str], folder: Path) -> None:
@@ -114,7 +135,7 @@ def restore(backend: str, urls: dict[str, str], folder: Path) -> None:
                 Path(f"{name}{extra}").unlink(missing_ok=True)
             shutil.copyfile(folder / f"{Path(name).name}.pristine", name)
         else:
-            _server_copy(url, name, f"{name}_pristine")
+            _server_copy(backend, name, f"{name}_pristine")
 
 
 def drop_pristine(backend: str, urls: dict[str, str], folder: Path) -> None:
@@ -123,15 +144,46 @@ def drop_pristine(backend: str, urls: dict[str, str], folder: Path) -> None:
         if backend == "sqlite":
             (folder / f"{Path(name).name}.pristine").unlink(missing_ok=True)
         else:
-            _on_server(f'DROP DATABASE IF EXISTS "{name}_pristine" WITH (FORCE)')
+            _drop_database(backend, f"{name}_pristine")
 
 
-def _server_copy(url: str, target: str, template: str) -> None:
-    _on_server(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)', f'CREATE DATABASE "{target}" TEMPLATE "{template}"')
+def _quote(backend: str, template: str, *names: str) -> str:
+    mark = '"' if backend == "postgresql" else "`"
+    return template.format(*(f"{mark}{n}{mark}" for n in names))
 
 
-def _on_server(*statements: str) -> None:
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+def _drop_database(backend: str, name: str) -> None:
+    force = " WITH (FORCE)" if backend == "postgresql" else ""
+    _on_server(backend, _quote(backend, "DROP DATABASE IF EXISTS {}", name) + force)
+
+
+def _server_copy(backend: str, target: str, template: str) -> None:
+    """PostgreSQL copies a database from a template; MariaDB has none, so each table is created from its own
+    SHOW CREATE TABLE (which keeps the foreign keys, unlike CREATE TABLE ... LIKE) and filled by one INSERT."""
+    _drop_database(backend, target)
+    if backend == "postgresql":
+        _on_server(backend, _quote(backend, "CREATE DATABASE {} TEMPLATE {}", target, template))
+        return
+    admin = sa.create_engine(ADMIN_URLS[backend], isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(_quote(backend, "CREATE DATABASE {}", target))
+        conn.exec_driver_sql(_quote(backend, "USE {}", target))
+        conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
+        found = conn.exec_driver_sql(_quote(backend, "SHOW FULL TABLES FROM {}", template)).all()
+        tables = [row[0] for row in found if row[1] == "BASE TABLE"]
+        for table in tables:
+            conn.exec_driver_sql(
+                conn.exec_driver_sql(_quote(backend, "SHOW CREATE TABLE {}.{}", template, table)).one()[1]
+            )
+        for table in tables:
+            conn.exec_driver_sql(
+                _quote(backend, "INSERT INTO {}.{} SELECT * FROM {}.{}", target, table, template, table)
+            )
+    admin.dispose()
+
+
+def _on_server(backend: str, *statements: str) -> None:
+    admin = sa.create_engine(ADMIN_URLS[backend], isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         for statement in statements:
             conn.exec_driver_sql(statement)
@@ -159,59 +211,213 @@ def parents_of(table: sa.Table) -> set[str]:
     return {fk.referred_table.name for fk in table.foreign_key_constraints} - {table.name}
 
 
-def baseline(plan_entries: dict, engine_urls: dict[str, str], urls: dict[str, str], config) -> tuple[float, int]:
-    """The same changes as plain SQL. Returns (seconds spent writing, statements' rows)."""
-    seconds = 0.0
-    rows = 0
+@dataclass
+class TableChanges:
+    """What the engine changed in one table, read back (untimed) so both baselines write the same values."""
+
+    table: str
+    pk: str
+    deletes: list[object]
+    clears: list[tuple[tuple[str, ...], tuple[object, ...], list[object]]]  # fields, their constants, keys
+    updates: list[tuple[tuple[str, ...], list[tuple[object, ...]]]]  # fields, rows of (*values, key)
+
+
+def prepare(plan_entries: dict, engine_urls: dict[str, str], config: EstateConfig) -> dict[str, list[TableChanges]]:
+    """Per source, children first, the changes of each table: a delete wins, a field both cleared and
+    pseudonymised is cleared (as the engine merges them); new values come from the engine's result."""
+    changes: dict[str, list[TableChanges]] = {}
     for source in SOURCES:
         done_engine = sa.create_engine(engine_urls[source])
-        target = sa.create_engine(urls[source])
         tables = [t for (s, t) in plan_entries if s == source]
         reflected = sa.MetaData()
-        reflected.reflect(target, only=tables)
+        reflected.reflect(done_engine, only=tables)
         parents = {t: parents_of(reflected.tables[t]) for t in tables}
+        changes[source] = []
         for table in children_first(tables, parents.__getitem__):
             entries = plan_entries[(source, table)]
             pk = config.catalog.table(source, table).pk
             deletes = sorted(set(entries.loc[entries["action"] == Action.DELETE.value, "pk"].tolist()))
-            fields: dict[object, set[str]] = defaultdict(set)
+            deleted = set(deletes)
+            cleared: dict[object, set[str]] = defaultdict(set)
+            pseudonymised: dict[object, set[str]] = defaultdict(set)
             for key, action, names in zip(entries["pk"], entries["action"], entries["fields"], strict=True):
-                if action != Action.DELETE.value and key not in set(deletes):
-                    fields[key].update(names)
-            groups: dict[tuple[str, ...], list[object]] = defaultdict(list)
-            for key, names in fields.items():
-                groups[tuple(sorted(names))].append(key)
-            prepared = []
-            for names, keys in groups.items():
-                sa_table = sa.Table(table, sa.MetaData(), autoload_with=done_engine)
-                with done_engine.connect() as conn:
-                    values = {}
-                    for i in range(0, len(keys), 5000):
-                        query = sa.select(sa_table.c[pk], *(sa_table.c[n] for n in names))
-                        for row in conn.execute(query.where(sa_table.c[pk].in_(keys[i : i + 5000]))):
-                            values[row[0]] = tuple(row[1:])
-                prepared.append((names, [(*values[k], k) for k in keys]))
-            started = time.perf_counter()
-            raw = target.raw_connection()
-            try:
-                cursor = raw.cursor()
-                mark = "?" if target.dialect.name == "sqlite" else "%s"
-                for i in range(0, len(deletes), 2000):
-                    chunk = deletes[i : i + 2000]
+                if key not in deleted:
+                    (cleared if action == Action.CLEAR.value else pseudonymised)[key].update(names)
+            sa_table = reflected.tables[table]
+            with done_engine.connect() as conn:
+                clears = []
+                for names, keys in _grouped(cleared).items():
+                    found = {row[1:] for row in _read(conn, sa_table, pk, names, keys)}
+                    if len(found) != 1:
+                        raise SystemExit(f"{source}.{table}: cleared fields {names} hold {len(found)} values")
+                    clears.append((names, found.pop(), keys))
+                rest = {key: names - cleared.get(key, set()) for key, names in pseudonymised.items()}
+                updates = []
+                for names, keys in _grouped(rest).items():
+                    values = {row[0]: tuple(row[1:]) for row in _read(conn, sa_table, pk, names, keys)}
+                    updates.append((names, [(*values[k], k) for k in keys]))
+            changes[source].append(TableChanges(table, pk, deletes, clears, updates))
+        done_engine.dispose()
+    return changes
+
+
+def _grouped(fields: dict[object, set[str]]) -> dict[tuple[str, ...], list[object]]:
+    groups: dict[tuple[str, ...], list[object]] = defaultdict(list)
+    for key, names in fields.items():
+        if names:
+            groups[tuple(sorted(names))].append(key)
+    return groups
+
+
+def _read(conn: sa.Connection, table: sa.Table, pk: str, names: tuple[str, ...], keys: list[object]) -> list[sa.Row]:
+    rows: list[sa.Row] = []
+    for i in range(0, len(keys), 5000):
+        query = sa.select(table.c[pk], *(table.c[n] for n in names)).where(table.c[pk].in_(keys[i : i + 5000]))
+        rows.extend(conn.execute(query).all())
+    return rows
+
+
+def per_row(changes: dict[str, list[TableChanges]], urls: dict[str, str]) -> tuple[float, int]:
+    """The per-row baseline: DELETE ... IN of 2,000 keys, one UPDATE per row, a commit every 2,000 rows.
+    Returns (seconds spent writing, rows written)."""
+    seconds, rows = 0.0, 0
+    for source, tables in changes.items():
+        target = sa.create_engine(urls[source])
+        mark = "?" if target.dialect.name == "sqlite" else "%s"
+        started = time.perf_counter()
+        raw = target.raw_connection()
+        try:
+            cursor = raw.cursor()
+            for change in tables:
+                table, pk = change.table, change.pk
+                for i in range(0, len(change.deletes), 2000):
+                    chunk = change.deletes[i : i + 2000]
                     cursor.execute(f"DELETE FROM {table} WHERE {pk} IN ({', '.join([mark] * len(chunk))})", chunk)
                     raw.commit()
-                for names, params in prepared:
+                writes = [(n, [(*c, k) for k in keys]) for n, c, keys in change.clears] + change.updates
+                for names, params in writes:
                     sets = ", ".join(f"{n} = {mark}" for n in names)
                     for i in range(0, len(params), 2000):
                         cursor.executemany(f"UPDATE {table} SET {sets} WHERE {pk} = {mark}", params[i : i + 2000])
                         raw.commit()
-                rows += len(deletes) + sum(len(p) for _, p in prepared)
-            finally:
-                raw.close()
-            seconds += time.perf_counter() - started
-        done_engine.dispose()
+                rows += len(change.deletes) + sum(len(p) for _, p in writes)
+        finally:
+            raw.close()
+        seconds += time.perf_counter() - started
         target.dispose()
     return seconds, rows
+
+
+def set_based(changes: dict[str, list[TableChanges]], urls: dict[str, str]) -> float:
+    """The set-based baseline, as one would write it by hand for each database, one transaction per source.
+    Returns the seconds spent writing."""
+    seconds = 0.0
+    for source, tables in changes.items():
+        target = sa.create_engine(urls[source])
+        writer = {"sqlite": _set_sqlite, "postgresql": _set_postgresql}.get(target.dialect.name, _set_mariadb)
+        started = time.perf_counter()
+        raw = target.raw_connection()
+        try:
+            cursor = raw.cursor()
+            for change in tables:
+                writer(cursor, change)
+            raw.commit()
+        finally:
+            raw.close()
+        seconds += time.perf_counter() - started
+        target.dispose()
+    return seconds
+
+
+def _set_sqlite(cursor: Any, change: TableChanges) -> None:
+    """SQLite runs in-process: executemany in one transaction is as set-based as it gets."""
+    table, pk = change.table, change.pk
+    cursor.executemany(f"DELETE FROM {table} WHERE {pk} = ?", [(k,) for k in change.deletes])
+    for names, constants, keys in change.clears:
+        sets = ", ".join(f"{n} = ?" for n in names)
+        cursor.executemany(f"UPDATE {table} SET {sets} WHERE {pk} = ?", [(*constants, k) for k in keys])
+    for names, params in change.updates:
+        sets = ", ".join(f"{n} = ?" for n in names)
+        cursor.executemany(f"UPDATE {table} SET {sets} WHERE {pk} = ?", params)
+
+
+def _set_postgresql(cursor: Any, change: TableChanges) -> None:
+    """COPY the new values into a temporary table and join it in one UPDATE; deletes and clears by = ANY."""
+    table, pk = change.table, change.pk
+    for i in range(0, len(change.deletes), BIG_BATCH):
+        cursor.execute(f"DELETE FROM {table} WHERE {pk} = ANY(%s)", (change.deletes[i : i + BIG_BATCH],))
+    for names, constants, keys in change.clears:
+        sets = ", ".join(f"{n} = %s" for n in names)
+        cursor.execute(f"UPDATE {table} SET {sets} WHERE {pk} = ANY(%s)", (*constants, keys))
+    for number, (names, params) in enumerate(change.updates):
+        new = f"bench_new_{table}_{number}"
+        columns = ", ".join((*names, pk))
+        cursor.execute(f"CREATE TEMPORARY TABLE {new} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA")
+        with cursor.copy(f"COPY {new} ({columns}) FROM STDIN") as copy:
+            for row in params:
+                copy.write_row(row)
+        cursor.execute(f"ANALYZE {new}")
+        sets = ", ".join(f"{n} = new.{n}" for n in names)
+        cursor.execute(f"UPDATE {table} SET {sets} FROM {new} AS new WHERE {table}.{pk} = new.{pk}")
+
+
+def _set_mariadb(cursor: Any, change: TableChanges) -> None:
+    """A keyed temporary table filled by executemany (PyMySQL folds it into multi-row INSERTs) and one
+    joined UPDATE; deletes and clears by IN lists of many keys."""
+    table, pk = change.table, change.pk
+    for i in range(0, len(change.deletes), BIG_BATCH):
+        chunk = change.deletes[i : i + BIG_BATCH]
+        cursor.execute(f"DELETE FROM {table} WHERE {pk} IN ({', '.join(['%s'] * len(chunk))})", chunk)
+    for names, constants, keys in change.clears:
+        sets = ", ".join(f"{n} = %s" for n in names)
+        for i in range(0, len(keys), BIG_BATCH):
+            chunk = keys[i : i + BIG_BATCH]
+            cursor.execute(
+                f"UPDATE {table} SET {sets} WHERE {pk} IN ({', '.join(['%s'] * len(chunk))})", (*constants, *chunk)
+            )
+    for number, (names, params) in enumerate(change.updates):
+        new = f"bench_new_{table}_{number}"
+        columns = ", ".join((*names, pk))
+        cursor.execute(f"CREATE TEMPORARY TABLE {new} (PRIMARY KEY ({pk})) SELECT {columns} FROM {table} LIMIT 0")
+        marks = ", ".join(["%s"] * (len(names) + 1))
+        cursor.executemany(f"INSERT INTO {new} ({columns}) VALUES ({marks})", params)
+        sets = ", ".join(f"{table}.{n} = new.{n}" for n in names)
+        cursor.execute(f"UPDATE {table} JOIN {new} AS new ON {table}.{pk} = new.{pk} SET {sets}")
+        cursor.execute(f"DROP TEMPORARY TABLE {new}")
+
+
+def apply_engine(config: EstateConfig, plan: Plan) -> tuple[float, float]:
+    """The engine's apply step, source by source. Returns (seconds, memory growth in MB)."""
+    estate = Estate.connect(config.catalog)
+    assert estate.control is not None
+    started = time.perf_counter()
+    with RssSampler() as memory:
+        for source in SOURCES:
+            applier = SourceApplier(
+                config, source, estate.sources[source], estate.control, KEYRING, run_id="benchmark", as_of=ANCHOR
+            )
+            with frozen_heap():  # as the apply step does
+                applier.apply(plan)
+    seconds = time.perf_counter() - started
+    estate.dispose()
+    return seconds, memory.growth_mb
+
+
+def check_same(
+    backend: str, folder: Path, config: EstateConfig, plan: Plan, engine_urls: dict, base_urls: dict
+) -> None:
+    """Untimed, before any timing: the engine and each baseline, run on identical copies of the estate, must
+    leave identical tables, or the ratios would compare unlike work. Fails loudly otherwise."""
+    for urls in (engine_urls, base_urls):
+        restore(backend, urls, folder)
+    apply_engine(config, plan)
+    expected = estate_digest(engine_urls)
+    changes = prepare(plan.entries, engine_urls, config)
+    for name, run in (("per-row", per_row), ("set-based", set_based)):
+        restore(backend, base_urls, folder)
+        run(changes, base_urls)
+        if estate_digest(base_urls) != expected:
+            raise SystemExit(f"{backend}: the {name} baseline leaves a database that differs from the engine's")
 
 
 def run_one(size: int, backend: str, folder: Path, repeat: int) -> None:
@@ -245,39 +451,33 @@ def run_one(size: int, backend: str, folder: Path, repeat: int) -> None:
     estate.dispose()
     for urls in (engine_urls, base_urls):
         keep_pristine(backend, urls, folder)
+    check_same(backend, folder, config, plan, engine_urls, base_urls)
 
-    engine_runs, base_runs, ratios, growth, same = [], [], [], 0.0, False
-    for repetition in range(repeat):
+    engine_runs, set_runs, row_runs, growth = [], [], [], 0.0
+    set_ratios, row_ratios = [], []
+    for _ in range(repeat):
         for urls in (engine_urls, base_urls):
             restore(backend, urls, folder)
-        estate = Estate.connect(config.catalog)
-        assert estate.control is not None
-        started = time.perf_counter()
-        with RssSampler() as apply_memory:
-            for source in SOURCES:
-                applier = SourceApplier(
-                    config, source, estate.sources[source], estate.control, KEYRING, run_id="benchmark", as_of=ANCHOR
-                )
-                with frozen_heap():  # as the apply step does
-                    applier.apply(plan)
-        engine_runs.append(time.perf_counter() - started)
-        growth = max(growth, apply_memory.growth_mb)
-        estate.dispose()
-        base_seconds, base_rows = baseline(plan.entries, engine_urls, base_urls, config)
-        base_runs.append(base_seconds)
-        ratios.append(engine_runs[-1] / base_seconds)
-        if repetition == repeat - 1:
-            same = estate_digest(engine_urls) == estate_digest(base_urls)
+        seconds, grown = apply_engine(config, plan)
+        engine_runs.append(seconds)
+        growth = max(growth, grown)
+        changes = prepare(plan.entries, engine_urls, config)
+        row_seconds, base_rows = per_row(changes, base_urls)
+        row_runs.append(row_seconds)
+        restore(backend, base_urls, folder)
+        set_runs.append(set_based(changes, base_urls))
+        set_ratios.append(engine_runs[-1] / set_runs[-1])
+        row_ratios.append(engine_runs[-1] / row_runs[-1])
     for urls in (engine_urls, base_urls):
         drop_pristine(backend, urls, folder)
     touched = sum(plan.touched(t) for t in plan.entries)
-    engine_seconds, base_seconds = statistics.median(engine_runs), statistics.median(base_runs)
+    engine_seconds = statistics.median(engine_runs)
     print(
-        f"{backend:<11}{counts:>10,}{touched:>10,}{plan_seconds:>9.1f}{planning_memory.growth_mb:>9.0f}"
-        f"{engine_seconds:>9.1f}{touched / engine_seconds:>11,.0f}"
-        f"{base_seconds:>9.1f}{base_rows / base_seconds:>11,.0f}"
-        f"{statistics.median(ratios):>7.2f}{growth:>9.0f}  {'same' if same else 'DIFFERENT'}"
-        f"  ({' '.join(f'{r:.2f}' for r in ratios)})",
+        f"{backend:<11}{counts:>10,}{touched:>10,}{plan_seconds:>8.1f}{planning_memory.growth_mb:>8.0f}"
+        f"{engine_seconds:>9.2f}{touched / engine_seconds:>10,.0f}"
+        f"{statistics.median(set_runs):>8.2f}{statistics.median(row_runs):>8.2f}{base_rows:>10,}"
+        f"{statistics.median(set_ratios):>8.2f}{statistics.median(row_ratios):>8.2f}{growth:>9.0f}"
+        f"  ({' '.join(f'{r:.2f}' for r in set_ratios)} / {' '.join(f'{r:.2f}' for r in row_ratios)})",
         flush=True,
     )
 
@@ -285,15 +485,22 @@ def run_one(size: int, backend: str, folder: Path, repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=["sqlite", "postgresql"])
     parser.add_argument("--folder", type=Path, default=None, help="where SQLite files go (default: a temp dir)")
-    parser.add_argument("--repeat", type=int, default=3, help="apply and baseline runs per estate (default 3)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of apply and baselines (default 3)")
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="retention-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
+    shown = ["--folder", "DIR"] if args.folder else []  # the command as run, without this machine's paths
+    argv = [*sys.argv[1:]]
+    if args.folder:
+        at = argv.index("--folder") if "--folder" in argv else -1
+        argv = argv[:at] + argv[at + 2 :] if at >= 0 else [a for a in argv if not a.startswith("--folder=")]
+    print(f"$ python benchmarks/apply_benchmark.py {shlex.join([*argv, *shown])}".rstrip())
     print(
-        f"{'database':<11}{'rows':>10}{'touched':>10}{'plan s':>9}{'plan MB':>9}{'apply s':>9}{'rows/s':>11}"
-        f"{'base s':>9}{'rows/s':>11}{'ratio':>7}{'apply MB':>9}  result"
+        f"{'database':<11}{'rows':>10}{'touched':>10}{'plan s':>8}{'plan MB':>8}{'engine s':>9}{'rows/s':>10}"
+        f"{'set s':>8}{'row s':>8}{'written':>10}{'eng/set':>8}{'eng/row':>8}{'apply MB':>9}"
+        "  (each run: eng/set / eng/row)"
     )
     for size in args.sizes:
         for backend in args.backends:
