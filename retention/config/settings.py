@@ -62,11 +62,17 @@ def executor_name() -> str:
 BATCH_ROWS_ENV = "RETENTION_BATCH_ROWS"
 
 
-def batch_rows(default: int) -> int:
-    """Rows per apply batch (RETENTION_BATCH_ROWS), one transaction each."""
-    text = os.environ.get(BATCH_ROWS_ENV, "").strip()
+def whole_number(variable: str, default: int, low: int, high: int, unit: str) -> int:
+    """A whole number from the environment within [low, high], or `default` when unset; ValueError naming the
+    variable and what it takes otherwise (what `preflight` reports)."""
+    text = os.environ.get(variable, "").strip()
     if not text:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
-        raise ValueError(f"{BATCH_ROWS_ENV}={text[:20]!r}: give a whole number of rows from 1 to 1000000")
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ValueError(f"{variable}={text[:20]!r}: give a whole number of {unit} from {low} to {high}")
     return int(text)
+
+
+def batch_rows(default: int) -> int:
+    """Rows per apply batch (RETENTION_BATCH_ROWS), one transaction each."""
+    return whole_number(BATCH_ROWS_ENV, default, 1, 1_000_000, "rows")

@@ -11,7 +11,6 @@ machines sharing a control database must keep their clocks within a small fracti
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from retention.config.settings import whole_number
 from retention.rules.calendar import utc
 from retention.storage.schema import leases
 
@@ -51,12 +51,7 @@ def subject_lease(subject: str) -> str:
 def lease_seconds() -> int:
     """How long a lease lives without a heartbeat (RETENTION_LEASE_SECONDS, default 120): how soon a killed run's
     work is taken over, and how long a paused process may go unheard before it loses its leases."""
-    text = os.environ.get(LEASE_SECONDS_ENV, "").strip()
-    if not text:
-        return DEFAULT_LEASE_SECONDS
-    if not text.isdigit() or not 2 <= int(text) <= 86_400:
-        raise ValueError(f"{LEASE_SECONDS_ENV}={text[:20]!r}: give a whole number of seconds from 2 to 86400")
-    return int(text)
+    return whole_number(LEASE_SECONDS_ENV, DEFAULT_LEASE_SECONDS, 2, 86_400, "seconds")
 
 
 @dataclass(frozen=True)
