@@ -120,6 +120,12 @@ class TableEntry(Strict):
     purposes: list[str] = Field(min_length=1)
     columns: dict[str, ColumnEntry] = Field(default_factory=dict)
     not_personal: list[str] = Field(default_factory=list)
+    changed_at: str | None = Field(
+        default=None,
+        description="a timestamp column the application sets on every insert and update (e.g. updated_at): a "
+        "request then reads the rows the subject index names and those changed since its snapshot, not the "
+        "whole table",
+    )
 
     @model_validator(mode="after")
     def _dates(self) -> TableEntry:
@@ -140,6 +146,11 @@ class TableEntry(Strict):
                 raise ValueError("give either 'record_date' or 'inherit_record_date: true', not both")
             if not self.subject.parent:
                 raise ValueError("'inherit_record_date: true' needs 'subject: {parent: ..., foreign_key: ...}'")
+        if self.changed_at and not self.subject.identifiers:
+            raise ValueError(
+                f"'changed_at: {self.changed_at}' is only used by tables with identifiers (their rows are found "
+                "through the subject index); a child table is read by its foreign key: remove it"
+            )
         return self
 
     @property

@@ -257,6 +257,8 @@ def check_against_database(
             need(column, f"events.{event}", dated)
         for column in entry.not_personal:
             need(column, "not_personal")
+        if entry.changed_at:
+            need(entry.changed_at, "changed_at", dated)
         specs = column_specs(sa.Table(table, sa.MetaData(), autoload_with=engine))
         for name, col in entry.columns.items():
             if name not in columns:
@@ -283,6 +285,7 @@ def check_against_database(
             *entry.columns,
             *entry.not_personal,
             *entry.timestamp_columns(),
+            *([entry.changed_at] if entry.changed_at else []),
             *([entry.subject.foreign_key] if entry.subject.foreign_key else []),
         }
         for column in columns:

@@ -28,6 +28,7 @@ from retention.storage.control import (
 )
 from retention.storage.engines import Estate
 from retention.storage.schema import ensure_schema
+from retention.storage.subject_index import save_subject_rows
 
 
 @dataclass
@@ -54,6 +55,12 @@ def index_subjects(
     index = build_subject_index(config.catalog, snapshots, key, known, activity, tokens)
     save_activity(control, index.last_interaction, activity)
     save_token_subjects(control, index.tokens, tokens, index.ambiguous)
+    taken = {
+        (source, table): at
+        for source, table, entry in config.catalog.tables()
+        if entry.subject.identifiers and (at := snapshots[source][table].taken_at) is not None
+    }
+    save_subject_rows(control, {tid: index.rows[tid] for tid in taken}, taken)
     return index
 
 

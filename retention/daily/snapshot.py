@@ -6,6 +6,7 @@ phone, address or free text, so it can be stored by Dagster without becoming a n
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -37,6 +38,8 @@ class TableSnapshot:
     frame: pd.DataFrame
     date_only: frozenset[str] = field(default_factory=frozenset)
     refs: dict[str, str] = field(default_factory=dict)
+    taken_at: dt.datetime | None = None
+    """When the read began (UTC): a row changed later may or may not be in the frame."""
 
     @property
     def rows(self) -> int:
@@ -104,6 +107,7 @@ def snapshot_table(
 
     frames: list[pd.DataFrame] = []
     done = 0
+    taken_at = dt.datetime.now(dt.UTC)
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(select)
         for rows in result.partitions(chunk_rows):
@@ -112,7 +116,7 @@ def snapshot_table(
             if progress is not None:
                 progress(done)
     frame = pd.concat(frames, ignore_index=True) if frames else convert(pd.DataFrame(columns=names))
-    return TableSnapshot(frame, date_only, refs)
+    return TableSnapshot(frame, date_only, refs, taken_at)
 
 
 def snapshot_source(

@@ -293,6 +293,14 @@ def _refuse_filled(source: str, engine: sa.Engine) -> None:
                 )
 
 
+CHANGED_FROM = {
+    "customers": ("created_at", "last_contact_at"),
+    "subscribers": ("consent_at", "unsubscribed_at"),
+    "accounts": ("created_at", "last_login_at"),
+}
+"""The people tables' `updated_at`, as their applications would have set it: the row's latest change."""
+
+
 def _write(
     source: str,
     engine: sa.Engine,
@@ -318,6 +326,8 @@ def _write(
                 progress(source, table.name, counts[table.name])
 
     for name, row in rows:
+        if name in CHANGED_FROM:
+            row["updated_at"] = max(t for c in CHANGED_FROM[name] if isinstance(t := row[c], datetime.datetime))
         buffers[name].append(row)
         buffered += 1
         if buffered >= BATCH_ROWS:

@@ -310,8 +310,8 @@ def plan_and_apply(person: PersonRequest) -> tuple[list[TableReceipt], Verificat
         label=request_label(kind, request_id),
         now=person.moment,
         holds=load_holds(control),
-        done=load_done(control),
-        known=load_known_subjects(control),
+        done=load_done(control, person.subjects),
+        known=load_known_subjects(control, person.subjects),
         settings=person.settings,
     )
     applied = apply_person_plan(

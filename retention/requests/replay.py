@@ -31,6 +31,7 @@ from retention.storage.control import shared_among
 from retention.storage.leases import LeaseBusy, holding, lease_seconds, source_lease
 from retention.storage.marker import marker
 from retention.storage.schema import DONE, ensure_schema, ledger, ledger_batches, replays, subject_tokens
+from retention.storage.subject_index import forget_source
 
 
 class ReplayError(Exception):
@@ -81,12 +82,15 @@ def replay_source(
 
     `since` (the day the backup was taken, as the operator remembers it) is only checked: a batch missing from
     before it is replayed all the same, since leaving it out would bring its people back, and the result says
-    so (`since_was_late`). The source's lease is held throughout: no daily run or request writes meanwhile."""
+    so (`since_was_late`). The source's lease is held throughout: no daily run or request writes meanwhile.
+    The source's rows are those of the backup from now on, not those the subject index saw: requests read its
+    tables whole until the next daily run indexes them again."""
     if source not in config.catalog.sources:
         raise ReplayError(f"unknown source {source!r}; the catalog has {', '.join(config.catalog.sources)}")
     ensure_schema(control)
     try:
         with holding(control, [source_lease(source)], run_id, seconds=lease_seconds(), what=f"the {source} database"):
+            forget_source(control, source)
             return _replay(config, source, engine, control, keyring, since, run_id=run_id, progress=progress)
     except LeaseBusy as busy:
         raise ReplayError(f"{busy}; replay once that run has ended") from None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Sequence
+import datetime as dt
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 
 from anonymizers.keys import Key
 from retention.config.catalog import Catalog, IdentifierKind, TableEntry, TableId
+from retention.config.database import column_kind
 from retention.config.keys import Keyring
 from retention.config.loading import EstateConfig
 from retention.daily.flow import index_subjects
@@ -29,9 +31,12 @@ from retention.storage.control import (
     load_token_subjects,
     save_activity,
     save_token_subjects,
+    shared_among,
 )
 from retention.storage.engines import Estate
+from retention.storage.row_keys import RowKey
 from retention.storage.schema import ensure_schema
+from retention.storage.subject_index import indexed_rows, indexed_subjects, load_marks
 
 Progress = Callable[[str], None]
 
@@ -90,7 +95,12 @@ def _snapshot_where(
         for chunk in (values[i : i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK))
     ]
     frame = pd.concat([p.frame for p in parts], ignore_index=True).drop_duplicates("pk", ignore_index=True)
-    return TableSnapshot(frame, parts[0].date_only, parts[0].refs)
+    return dataclasses.replace(parts[0], frame=frame)
+
+
+CHANGE_MARGIN = dt.timedelta(days=1)
+"""How far before the index's snapshot a request still reads changed rows: a transaction that set `changed_at`
+just before the snapshot began may have committed just after, and the applications' clocks may differ."""
 
 
 def read_person(
@@ -98,22 +108,35 @@ def read_person(
 ) -> EstateView:
     """The estate as far as one person is concerned, read without scanning the big tables.
 
-    Tables that carry identifiers are read whole (the identifiers are normalised and keyed in Python, so no
-    index can find them), which gives the identity groups exactly as the daily run forms them. From the rows
-    of the subjects the tokens lead to, their child rows are read by foreign key, table by table, and so are
-    other rows that reference them (a row still referenced is pseudonymised, not deleted). Every row of the
-    person is in the view; rows of other people are only there as identity or as references.
+    A table with identifiers that declares `changed_at` and that the daily run has indexed is read by key: the
+    rows the subject index gives the person and every row changed since its snapshot (which may have moved to
+    or from the person). Any other table with identifiers is read whole (the identifiers are normalised and
+    keyed in Python, so no database index can find them). Either way the identity groups come out exactly as
+    the daily run forms them. From the rows of the subjects the tokens lead to, their child rows are read by
+    foreign key, table by table, and so are other rows that reference them (a row still referenced is
+    pseudonymised, not deleted). Every row of the person is in the view; rows of other people are only there
+    as identity or as references.
     """
     say = progress or (lambda _m: None)
     catalog, key = config.catalog, keyring.subject
     control = estate.control
     assert control is not None
     ensure_schema(control)
-    known, activity, remembered = load_known_subjects(control), load_activity(control), load_token_subjects(control)
+    marks = load_marks(control)
+    people = [(s, t) for s, t, e in catalog.tables() if e.subject.identifiers]
+    by_index = {tid for tid in people if catalog.table(*tid).changed_at and tid in marks}
+    whole = len(by_index) < len(people)
+    indexed = indexed_rows(control, set(subjects_of_tokens(control, tokens).values()), by_index)
     snapshots: dict[str, SourceSnapshot] = {source: {} for source in catalog.sources}
     for source, table, entry in catalog.tables():
         engine = estate.sources[source]
-        if entry.subject.identifiers:
+        if (source, table) in by_index:
+            say(f"rows of the person and changed rows of {source}.{table}")
+            since = marks[(source, table)] - CHANGE_MARGIN
+            snapshots[source][table] = _indexed_or_changed(
+                config, engine, source, table, entry, key, indexed[(source, table)], since
+            )
+        elif entry.subject.identifiers:
             say(f"identifiers of {source}.{table}")
             snapshots[source][table] = snapshot_table(
                 engine, table, entry, key, config.policy.timezone, region=catalog.region_of(source)
@@ -122,19 +145,91 @@ def read_person(
             snapshots[source][table] = _snapshot_where(
                 config, engine, source, table, entry, key, str(entry.subject.foreign_key), []
             )
-    first = build_subject_index(catalog, snapshots, key, known, activity, remembered)
+    seen = set(tokens) | _tokens_in(catalog, snapshots)
+    remembered = load_token_subjects(control, None if whole else seen)
+    history = None if whole else _indexed_subjects_of(control, snapshots, by_index)
+    known = load_known_subjects(control, history)
+    first = build_subject_index(catalog, snapshots, key, known, None, remembered)
     save_token_subjects(control, first.tokens, remembered, first.ambiguous)
-    subjects = {s for t in tokens if t not in first.ambiguous and (s := first.tokens.get(t) or remembered.get(t))}
+    ambiguous = first.ambiguous
+    if not whole:
+        with control.connect() as conn:
+            ambiguous = ambiguous | shared_among(conn, seen)
+    subjects = {s for t in tokens if t not in ambiguous and (s := first.tokens.get(t) or remembered.get(t))}
     if subjects:
         say("rows of the person")
     included = _keep_identity_rows(catalog, snapshots, first, subjects)
-    _add_descendants(config, estate, key, snapshots, included)
+    _add_descendants(config, estate, key, snapshots, included, by_index)
+    activity = load_activity(control, None if whole else set(first.subjects["subject"]))
     # the narrowed rows no longer show which weak identifiers other people share: the whole estate's index does
     index = dataclasses.replace(
-        build_subject_index(catalog, snapshots, key, known, activity, remembered), ambiguous=first.ambiguous
+        build_subject_index(catalog, snapshots, key, known, activity, remembered), ambiguous=ambiguous
     )
     save_activity(control, index.last_interaction.reindex(sorted(subjects)).dropna(), activity)
     return EstateView(snapshots, index, tag_records(catalog, config.policy, snapshots, index))
+
+
+def _indexed_or_changed(
+    config: EstateConfig,
+    engine: sa.Engine,
+    source: str,
+    table: str,
+    entry: TableEntry,
+    key: Key,
+    pks: list[str],
+    since: dt.datetime,
+) -> TableSnapshot:
+    """The rows of a table with the given keys (the ledger's text of them) and the rows changed since the moment
+    (or whose change column is empty)."""
+    tz, region = config.policy.timezone, config.catalog.region_of(source)
+    changed_at = str(entry.changed_at)
+
+    def changed(t: sa.Table) -> sa.ColumnElement[bool]:
+        column = t.c[changed_at]
+        local = since.astimezone(tz)
+        bound: object
+        if column_kind(column.type) == "date":
+            bound = local.date()
+        elif getattr(column.type, "timezone", False):
+            bound = since
+        else:
+            bound = local.replace(tzinfo=None)
+        return sa.or_(column >= bound, column.is_(None))
+
+    def keyed(chunk: list[str]) -> Callable[[sa.Table], sa.ColumnElement[bool]]:
+        def where(t: sa.Table) -> sa.ColumnElement[bool]:
+            row_key = RowKey.of(t, entry.primary_key)
+            return row_key.within(t, [row_key.from_text(k) for k in chunk])
+
+        return where
+
+    parts = [snapshot_table(engine, table, entry, key, tz, where=changed, region=region)]
+    parts += [
+        snapshot_table(engine, table, entry, key, tz, where=keyed(pks[i : i + IN_CHUNK]), region=region)
+        for i in range(0, len(pks), IN_CHUNK)
+    ]
+    frame = pd.concat([p.frame for p in parts], ignore_index=True).drop_duplicates("pk", ignore_index=True)
+    return dataclasses.replace(parts[0], frame=frame)
+
+
+def _tokens_in(catalog: Catalog, snapshots: Mapping[str, SourceSnapshot]) -> set[str]:
+    """Every identifier token of the rows read."""
+    found: set[str] = set()
+    for source, table, entry in catalog.tables():
+        frame = snapshots[source][table].frame
+        for kind in entry.subject.identifiers:
+            found.update(frame[columns.identifier(kind.value)].dropna())
+    return found
+
+
+def _indexed_subjects_of(
+    control: sa.Engine, snapshots: Mapping[str, SourceSnapshot], tables: Collection[TableId]
+) -> set[str]:
+    """The subjects the index gave the rows read: whose ledger history the view needs."""
+    found: set[str] = set()
+    for source, table in tables:
+        found |= indexed_subjects(control, (source, table), [str(pk) for pk in snapshots[source][table].frame["pk"]])
+    return found
 
 
 def _keep_identity_rows(
@@ -155,7 +250,7 @@ def _keep_identity_rows(
         keep = snap.frame["pk"].isin(included[(source, table)])
         for ref, parent in snap.refs.items():
             keep |= snap.frame[ref].isin(included.get((source, parent), []))
-        snapshots[source][table] = TableSnapshot(snap.frame[keep].reset_index(drop=True), snap.date_only, snap.refs)
+        snapshots[source][table] = dataclasses.replace(snap, frame=snap.frame[keep].reset_index(drop=True))
     return included
 
 
@@ -165,9 +260,11 @@ def _add_descendants(
     key: Key,
     snapshots: dict[str, SourceSnapshot],
     included: dict[TableId, list[object]],
+    read_by_key: Collection[TableId],
 ) -> None:
     """Read the child rows of the included rows by foreign key, parents before children, then the rows that
-    reference any of them by another declared foreign key."""
+    reference any of them by another declared foreign key (in the identifier tables `read_by_key` too: the
+    others were read whole)."""
     catalog = config.catalog
     pending = [(s, t) for s, t, e in catalog.tables() if not e.subject.identifiers]
     while pending:
@@ -186,7 +283,7 @@ def _add_descendants(
             included[(source, table)] = snap.frame["pk"].tolist()
             pending.remove((source, table))
     for source, table, entry in catalog.tables():
-        if entry.subject.identifiers:
+        if entry.subject.identifiers and (source, table) not in read_by_key:
             continue
         snap = snapshots[source][table]
         for ref, parent in snap.refs.items():
@@ -196,9 +293,7 @@ def _add_descendants(
                 continue
             extra = _snapshot_where(config, estate.sources[source], source, table, entry, key, column, targets)
             frame = pd.concat([snapshots[source][table].frame, extra.frame], ignore_index=True)
-            snapshots[source][table] = TableSnapshot(
-                frame.drop_duplicates("pk", ignore_index=True), snap.date_only, snap.refs
-            )
+            snapshots[source][table] = dataclasses.replace(snap, frame=frame.drop_duplicates("pk", ignore_index=True))
 
 
 @dataclass(frozen=True)

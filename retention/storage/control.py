@@ -38,6 +38,19 @@ def insert_new(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str,
         conn.execute(statement, rows[start : start + 10_000])
 
 
+def _rows(engine: sa.Engine, query: sa.Select, column: sa.ColumnElement, among: Collection[str] | None) -> list[sa.Row]:
+    """All rows of the query, or those whose `column` is among the values (in chunks every backend takes)."""
+    with engine.connect() as conn:
+        if among is None:
+            return list(conn.execute(query).all())
+        listed = sorted(among)
+        return [
+            row
+            for start in range(0, len(listed), 1000)
+            for row in conn.execute(query.where(column.in_(listed[start : start + 1000])))
+        ]
+
+
 def load_holds(engine: sa.Engine) -> Holds:
     with engine.connect() as conn:
         restricted = conn.execute(sa.select(restrictions.c.subject).where(restrictions.c.lifted_at.is_(None)))
@@ -45,11 +58,11 @@ def load_holds(engine: sa.Engine) -> Holds:
         return Holds(restricted=frozenset(r[0] for r in restricted), legal_claim=frozenset(r[0] for r in claims))
 
 
-def load_activity(engine: sa.Engine) -> pd.Series:
-    """The latest interaction ever seen per subject: deleting old rows (e.g. 13-month-old newsletter opens)
-    must not move a person's last interaction back in time and make their other data due."""
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(subject_activity.c.subject, subject_activity.c.last_interaction)).all()
+def load_activity(engine: sa.Engine, subjects: Collection[str] | None = None) -> pd.Series:
+    """The latest interaction ever seen per subject (of the given ones): deleting old rows (e.g. 13-month-old
+    newsletter opens) must not move a person's last interaction back in time and make their other data due."""
+    query = sa.select(subject_activity.c.subject, subject_activity.c.last_interaction)
+    rows = _rows(engine, query, subject_activity.c.subject, subjects)
     series = pd.Series({s: t for s, t in rows}, dtype=object, name="last_interaction")
     return pd.to_datetime(series, utc=True).astype("datetime64[us, UTC]")
 
@@ -77,10 +90,11 @@ def save_activity(engine: sa.Engine, latest: pd.Series, remembered: pd.Series) -
             )
 
 
-def load_token_subjects(engine: sa.Engine) -> dict[str, str]:
-    """Identifier token -> subject key from earlier runs (keyed tokens only, never raw identifiers)."""
-    with engine.connect() as conn:
-        return dict(conn.execute(sa.select(subject_tokens.c.token, subject_tokens.c.subject)).all())
+def load_token_subjects(engine: sa.Engine, tokens: Collection[str] | None = None) -> dict[str, str]:
+    """Identifier token -> subject key from earlier runs (keyed tokens only, never raw identifiers), of all
+    tokens or the given ones."""
+    query = sa.select(subject_tokens.c.token, subject_tokens.c.subject)
+    return {token: subject for token, subject in _rows(engine, query, subject_tokens.c.token, tokens)}
 
 
 def shared_among(conn: sa.Connection, tokens: Collection[str]) -> set[str]:
@@ -116,13 +130,16 @@ def save_token_subjects(
             )
 
 
-def load_known_subjects(engine: sa.Engine) -> dict[TableId, pd.DataFrame]:
-    """Rows the ledger changed but kept, with the subject they had then and the fields changed (pk as text)."""
+def load_known_subjects(engine: sa.Engine, subjects: Collection[str] | None = None) -> dict[TableId, pd.DataFrame]:
+    """Rows the ledger changed but kept, with the subject they had then and the fields changed (pk as text);
+    all of them, or those of the given subjects (a request reads only its person's history)."""
     query = sa.select(ledger.c.source, ledger.c.table_name, ledger.c.pk, ledger.c.subject, ledger.c.fields).where(
         ledger.c.action != "delete"
     )
-    with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(query).all(), columns=["source", "table", "pk", "subject", "fields"])
+    frame = pd.DataFrame(
+        _rows(engine, query, ledger.c.subject, subjects),
+        columns=["source", "table", "pk", "subject", "fields"],
+    )
     known: dict[TableId, pd.DataFrame] = {}
     for (source, table), group in frame.groupby(["source", "table"]):
         merged = group.groupby("pk").agg(
@@ -132,12 +149,11 @@ def load_known_subjects(engine: sa.Engine) -> dict[TableId, pd.DataFrame]:
     return known
 
 
-def load_done(engine: sa.Engine) -> dict[TableId, set[tuple[str, str]]]:
-    """(pk, purpose) pairs the ledger records per table, pending or done: work that needs no new plan entry
-    (a pending entry is finished by the apply step's recovery)."""
+def load_done(engine: sa.Engine, subjects: Collection[str] | None = None) -> dict[TableId, set[tuple[str, str]]]:
+    """(pk, purpose) pairs the ledger records per table, pending or done, of all rows or the given subjects':
+    work that needs no new plan entry (a pending entry is finished by the apply step's recovery)."""
     done: dict[TableId, set[tuple[str, str]]] = defaultdict(set)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(ledger.c.source, ledger.c.table_name, ledger.c.pk, ledger.c.purpose))
-        for source, table, pk, purpose in rows:
-            done[(source, table)].add((pk, purpose))
+    query = sa.select(ledger.c.source, ledger.c.table_name, ledger.c.pk, ledger.c.purpose)
+    for source, table, pk, purpose in _rows(engine, query, ledger.c.subject, subjects):
+        done[(source, table)].add((pk, purpose))
     return done

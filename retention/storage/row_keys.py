@@ -84,6 +84,12 @@ class RowKey:
         """`key IN (...)` for SQLAlchemy statements, for engine values (one chunk of them)."""
         if not self.composite:
             return in_keys(conn, table.c[self.columns[0]], list(keys))
+        return self.within(table, keys)
+
+    def within(self, table: sa.TableClause, keys: Iterable[object]) -> sa.ColumnElement[bool]:
+        """`key IN (...)` as a plain SQL list, for a statement built before a connection is at hand."""
+        if not self.composite:
+            return table.c[self.columns[0]].in_(list(keys))
         return sa.tuple_(*(table.c[c] for c in self.columns)).in_(self.to_sql(keys))
 
     def of_rows(self, rows: Sequence[Sequence[object]]) -> list:

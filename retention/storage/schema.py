@@ -67,8 +67,10 @@ ledger_entries = sa.Table(
     sa.Column("action", sa.String(20), nullable=False),
     sa.Column("fields", sa.String(LEDGER_FIELDS_CHARS), nullable=False),
     sa.Index("ix_ledger_entries_batch_no", "batch_no"),
+    sa.Index("ix_ledger_entries_subject", "subject"),
 )
-"""One row per action. Kept narrow: at a million actions its width decides what the ledger costs to write."""
+"""One row per action. Kept narrow: at a million actions its width decides what the ledger costs to write. A
+request reads its person's entries by subject, not the whole history."""
 
 
 ledger = sa.table(
@@ -138,6 +140,30 @@ shared_tokens = sa.Table(
     sa.Column("token", sa.String(40), primary_key=True),
 )
 """Weak identifier tokens that would join different people: they point at nobody (`daily.subjects`)."""
+
+
+subject_rows = sa.Table(
+    "subject_rows",
+    metadata,
+    sa.Column("source", sa.String(SOURCE_NAME_CHARS), primary_key=True),
+    sa.Column("table_name", sa.String(TABLE_NAME_CHARS), primary_key=True),
+    sa.Column("pk", sa.String(64), primary_key=True),
+    sa.Column("subject", sa.String(40), nullable=False),
+    sa.Index("ix_subject_rows_subject", "subject"),
+)
+"""The subject of each row of the tables that carry identifiers, as the daily run's index last saw it: a request
+finds its person's rows here by subject key instead of reading those tables whole."""
+
+
+index_marks = sa.Table(
+    "index_marks",
+    metadata,
+    sa.Column("source", sa.String(SOURCE_NAME_CHARS), primary_key=True),
+    sa.Column("table_name", sa.String(TABLE_NAME_CHARS), primary_key=True),
+    sa.Column("snapshot_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""When the snapshot behind a table's `subject_rows` began: rows changed since then are read by their change
+column. No mark, no use of the index for that table (never indexed, or its source was restored)."""
 
 
 _LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")

@@ -72,7 +72,7 @@ def test_a_fresh_database_is_upgraded_to_the_newest_revision(databases: ServerDa
     engine = sa.create_engine(databases.new_url("fresh"))
     try:
         ensure_schema(engine)
-        assert head_revision() == "0003"
+        assert head_revision() == "0004"
         assert_at_head(engine)
         tables = sa.inspect(engine).get_table_names()
         assert "shared_tokens" in tables and "leases" in tables and "request_locks" not in tables
