@@ -32,7 +32,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -40,13 +39,24 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from estates import (
+    ADMIN_URLS,
+    BACKENDS,
+    KEYRING,
+    ROWS_PER_PERSON,
+    SOURCES,
+    RssSampler,
+    count_rows,
+    database_urls,
+    drop_database,
+    on_server,
+    quote,
+)
 
-from anonymizers.keys import Key
 from retention.apply.applier import SourceApplier
 from retention.apply.heap import frozen_heap
 from retention.config.database import MARKER_TABLE
 from retention.config.estate import EstateConfig
-from retention.config.keys import Keyring
 from retention.config.loading import load_config
 from retention.config.policy import Action
 from retention.daily.flow import compute_plan
@@ -57,64 +67,8 @@ from retention.storage.engines import Estate
 from retention.storage.schema import ensure_schema
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("enrolment", "newsletter", "elearning")
-ROWS_PER_PERSON = 16.8  # the demo generator's average
 ANCHOR = dt.date(2026, 6, 1)
-ADMIN_URLS = {
-    "postgresql": os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-    "mariadb": os.environ.get("BENCH_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
-}
-BACKENDS = ("sqlite", "postgresql", "mariadb")
 BIG_BATCH = 50_000  # keys per DELETE or clearing UPDATE in the set-based baseline
-KEYRING = Keyring({"k1": Key("k1", b"benchmark key benchmark key 32b!")}, "k1", "k1", origin="benchmark")
-
-
-class RssSampler:
-    """Samples this process's resident memory every few milliseconds; reports the peak above the start."""
-
-    def __init__(self) -> None:
-        self.start = self.peak = _rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss())
-            time.sleep(0.005)
-
-    def __enter__(self) -> "RssSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss())
-
-    @property
-    def growth_mb(self) -> float:
-        return (self.peak - self.start) / 2**20
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def database_urls(backend: str, label: str, folder: Path) -> dict[str, str]:
-    """Fresh databases for one estate (dropped and recreated on the servers)."""
-    urls = {}
-    for source in (*SOURCES, "control"):
-        name = f"bench_{label}_{source}"
-        if backend == "sqlite":
-            path = folder / f"{name}.db"
-            path.unlink(missing_ok=True)
-            urls[source] = f"sqlite:///{path}"
-            continue
-        _drop_database(backend, name)
-        _on_server(backend, _quote(backend, "CREATE DATABASE {}", name))
-        urls[source] = sa.make_url(ADMIN_URLS[backend]).set(database=name).render_as_string(hide_password=False)
-    return urls
 
 
 def keep_pristine(backend: str, urls: dict[str, str], folder: Path) -> None:
@@ -144,49 +98,31 @@ def drop_pristine(backend: str, urls: dict[str, str], folder: Path) -> None:
         if backend == "sqlite":
             (folder / f"{Path(name).name}.pristine").unlink(missing_ok=True)
         else:
-            _drop_database(backend, f"{name}_pristine")
-
-
-def _quote(backend: str, template: str, *names: str) -> str:
-    mark = '"' if backend == "postgresql" else "`"
-    return template.format(*(f"{mark}{n}{mark}" for n in names))
-
-
-def _drop_database(backend: str, name: str) -> None:
-    force = " WITH (FORCE)" if backend == "postgresql" else ""
-    _on_server(backend, _quote(backend, "DROP DATABASE IF EXISTS {}", name) + force)
+            drop_database(backend, f"{name}_pristine")
 
 
 def _server_copy(backend: str, target: str, template: str) -> None:
     """PostgreSQL copies a database from a template; MariaDB has none, so each table is created from its own
     SHOW CREATE TABLE (which keeps the foreign keys, unlike CREATE TABLE ... LIKE) and filled by one INSERT."""
-    _drop_database(backend, target)
+    drop_database(backend, target)
     if backend == "postgresql":
-        _on_server(backend, _quote(backend, "CREATE DATABASE {} TEMPLATE {}", target, template))
+        on_server(backend, quote(backend, "CREATE DATABASE {} TEMPLATE {}", target, template))
         return
     admin = sa.create_engine(ADMIN_URLS[backend], isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.exec_driver_sql(_quote(backend, "CREATE DATABASE {}", target))
-        conn.exec_driver_sql(_quote(backend, "USE {}", target))
+        conn.exec_driver_sql(quote(backend, "CREATE DATABASE {}", target))
+        conn.exec_driver_sql(quote(backend, "USE {}", target))
         conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
-        found = conn.exec_driver_sql(_quote(backend, "SHOW FULL TABLES FROM {}", template)).all()
+        found = conn.exec_driver_sql(quote(backend, "SHOW FULL TABLES FROM {}", template)).all()
         tables = [row[0] for row in found if row[1] == "BASE TABLE"]
         for table in tables:
             conn.exec_driver_sql(
-                conn.exec_driver_sql(_quote(backend, "SHOW CREATE TABLE {}.{}", template, table)).one()[1]
+                conn.exec_driver_sql(quote(backend, "SHOW CREATE TABLE {}.{}", template, table)).one()[1]
             )
         for table in tables:
             conn.exec_driver_sql(
-                _quote(backend, "INSERT INTO {}.{} SELECT * FROM {}.{}", target, table, template, table)
+                quote(backend, "INSERT INTO {}.{} SELECT * FROM {}.{}", target, table, template, table)
             )
-    admin.dispose()
-
-
-def _on_server(backend: str, *statements: str) -> None:
-    admin = sa.create_engine(ADMIN_URLS[backend], isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for statement in statements:
-            conn.exec_driver_sql(statement)
     admin.dispose()
 
 
@@ -427,13 +363,7 @@ def run_one(size: int, backend: str, folder: Path, repeat: int) -> None:
     base_urls = {s: url for s, url in database_urls(backend, f"{label}_b", folder).items() if s in SOURCES}
     for urls in (engine_urls, base_urls):
         generate_demo_estate({s: urls[s] for s in SOURCES}, people=people, seed=3, anchor=ANCHOR, replace=True)
-    counts = 0
-    for source in SOURCES:
-        engine = sa.create_engine(engine_urls[source])
-        with engine.connect() as conn:
-            for table in sa.inspect(engine).get_table_names():
-                counts += conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one()
-        engine.dispose()
+    counts = count_rows({s: engine_urls[s] for s in SOURCES})
 
     for source in SOURCES:
         os.environ[f"RETENTION_{source.upper()}_URL"] = engine_urls[source]

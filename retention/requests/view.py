@@ -146,15 +146,15 @@ def read_person(
                 config, engine, source, table, entry, key, str(entry.subject.foreign_key), []
             )
     seen = set(tokens) | _tokens_in(catalog, snapshots)
+    with control.connect() as conn:
+        shared = frozenset(shared_among(conn, seen)) if by_index else frozenset()
+    _drop_shared(catalog, snapshots, by_index, shared)
     remembered = load_token_subjects(control, None if whole else seen)
     history = None if whole else _indexed_subjects_of(control, snapshots, by_index)
     known = load_known_subjects(control, history)
     first = build_subject_index(catalog, snapshots, key, known, None, remembered)
     save_token_subjects(control, first.tokens, remembered, first.ambiguous)
-    ambiguous = first.ambiguous
-    if not whole:
-        with control.connect() as conn:
-            ambiguous = ambiguous | shared_among(conn, seen)
+    ambiguous = first.ambiguous | shared
     subjects = {s for t in tokens if t not in ambiguous and (s := first.tokens.get(t) or remembered.get(t))}
     if subjects:
         say("rows of the person")
@@ -220,6 +220,22 @@ def _tokens_in(catalog: Catalog, snapshots: Mapping[str, SourceSnapshot]) -> set
         for kind in entry.subject.identifiers:
             found.update(frame[columns.identifier(kind.value)].dropna())
     return found
+
+
+def _drop_shared(
+    catalog: Catalog, snapshots: dict[str, SourceSnapshot], tables: Collection[TableId], shared: frozenset[str]
+) -> None:
+    """Take the weak tokens the daily run found shared by different people out of the rows read by key: those
+    rows do not show the other people a whole read would, and a shared token joins nobody (`daily.subjects`)."""
+    if not shared:
+        return
+    for source, table in tables:
+        snap = snapshots[source][table]
+        names = [columns.identifier(kind.value) for kind in catalog.table(source, table).subject.identifiers]
+        frame = snap.frame.copy()
+        for name in names:
+            frame[name] = frame[name].where(~frame[name].isin(shared), None)
+        snapshots[source][table] = dataclasses.replace(snap, frame=frame)
 
 
 def _indexed_subjects_of(

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from retention.config.catalog import TableId
 from retention.rules.holds import Holds
 from retention.storage.schema import (
+    DONE,
     ledger,
     legal_holds,
     restrictions,
@@ -151,9 +152,14 @@ def load_known_subjects(engine: sa.Engine, subjects: Collection[str] | None = No
 
 def load_done(engine: sa.Engine, subjects: Collection[str] | None = None) -> dict[TableId, set[tuple[str, str]]]:
     """(pk, purpose) pairs the ledger records per table, pending or done, of all rows or the given subjects':
-    work that needs no new plan entry (a pending entry is finished by the apply step's recovery)."""
+    work that needs no new plan entry (a pending entry is finished by the apply step's recovery).
+
+    A finished deletion is left out: its row is gone, so no plan meets it again, and those entries are what
+    grows day after day (a row the application inserts again under the same key is planned afresh)."""
     done: dict[TableId, set[tuple[str, str]]] = defaultdict(set)
-    query = sa.select(ledger.c.source, ledger.c.table_name, ledger.c.pk, ledger.c.purpose)
+    query = sa.select(ledger.c.source, ledger.c.table_name, ledger.c.pk, ledger.c.purpose).where(
+        sa.or_(ledger.c.action != "delete", ledger.c.status != DONE)
+    )
     for source, table, pk, purpose in _rows(engine, query, ledger.c.subject, subjects):
         done[(source, table)].add((pk, purpose))
     return done

@@ -47,3 +47,13 @@ def test_the_daily_run_benchmark_prints_time_memory_and_storage_per_executor() -
     (line,) = [row for row in out.splitlines() if row.startswith("in_process")]
     seconds, peak, home = (float(cell) for cell in line.split()[1:])
     assert seconds > 0 and peak > 0 and home > 0, out  # a run that did nothing would leave no Dagster home
+
+
+@pytest.mark.servers
+def test_the_erasure_benchmark_compares_the_index_with_a_whole_read(tmp_path: Path) -> None:
+    out = run("erasure_benchmark.py", "--sizes", "2000", "--folder", str(tmp_path), cwd=tmp_path)
+    lines = {row.split()[0]: row.split()[1:] for row in out.splitlines()[1:]}
+    assert set(lines) == {"sqlite", "postgresql"}, out
+    for cells in lines.values():
+        by_index_rows, whole_rows = int(cells[4]), int(cells[7])
+        assert by_index_rows > 0 and whole_rows > 0, out  # each erasure changed the person's rows

@@ -139,10 +139,15 @@ def export_of(shop: WebshopEstate, receipt: Receipt) -> tuple[dict, str]:
     return document, text
 
 
+@pytest.mark.parametrize("indexed", [False, True], ids=["read whole", "through the index"])
 def test_employees_sharing_an_office_phone_stay_two_people(
-    backend: str, databases: ServerDatabases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: str, databases: ServerDatabases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, indexed: bool
 ) -> None:
+    """Through the index (the HR table declares `changed_at`), the other employee's row is not even read: the
+    switchboard number is known as shared from the index the daily run saved."""
     shop = webshop_estate(monkeypatch, databases, tmp_path)
+    if indexed:
+        shop.view()  # the daily run's snapshot and subject index, saved
     first, second = ((e,) for e in shop.facts.shared_phone_employee_ids)
     before = shop.contents()
     employees = before[("hr", "employees")]

@@ -455,6 +455,7 @@ def _hr_rows(anchor: datetime.date, rng: random.Random) -> Rows:
                 "birth_date": birth,
                 "hired_on": hired.strftime(HR_DATE_FORMAT),
                 "employment_end": end,
+                "geaendert_am": datetime.datetime.combine(end or hired, datetime.time(8)),
             }
         )
         last_month = _month_start(end) if end is not None else _month_start(anchor, back=1)

@@ -97,6 +97,7 @@ def _hr() -> sa.MetaData:
         sa.Column("birth_date", sa.Date),
         sa.Column("hired_on", sa.String(10), nullable=False),
         sa.Column("employment_end", sa.Date),
+        sa.Column("geaendert_am", sa.DateTime),  # stamped by the HR system on every change
     )
     sa.Table(
         "salary_slips",

@@ -1,0 +1,101 @@
+"""What the benchmarks share: where their estates live (SQLite files, or databases on the servers), and how
+much memory a step takes."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from anonymizers.keys import Key
+from retention.config.keys import Keyring
+
+SOURCES = ("enrolment", "newsletter", "elearning")
+ROWS_PER_PERSON = 16.8  # the demo generator's average
+ADMIN_URLS = {
+    "postgresql": os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    "mariadb": os.environ.get("BENCH_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+}
+BACKENDS = ("sqlite", "postgresql", "mariadb")
+KEYRING = Keyring({"k1": Key("k1", b"benchmark key benchmark key 32b!")}, "k1", "k1", origin="benchmark")
+
+
+class RssSampler:
+    """Samples this process's resident memory every few milliseconds; reports the peak above the start."""
+
+    def __init__(self) -> None:
+        self.start = self.peak = rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss())
+            time.sleep(0.005)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss())
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def database_urls(backend: str, label: str, folder: Path) -> dict[str, str]:
+    """Fresh databases for one estate (dropped and recreated on the servers)."""
+    urls = {}
+    for source in (*SOURCES, "control"):
+        name = f"bench_{label}_{source}"
+        if backend == "sqlite":
+            path = folder / f"{name}.db"
+            path.unlink(missing_ok=True)
+            urls[source] = f"sqlite:///{path}"
+            continue
+        drop_database(backend, name)
+        on_server(backend, quote(backend, "CREATE DATABASE {}", name))
+        urls[source] = sa.make_url(ADMIN_URLS[backend]).set(database=name).render_as_string(hide_password=False)
+    return urls
+
+
+def quote(backend: str, template: str, *names: str) -> str:
+    mark = '"' if backend == "postgresql" else "`"
+    return template.format(*(f"{mark}{n}{mark}" for n in names))
+
+
+def drop_database(backend: str, name: str) -> None:
+    force = " WITH (FORCE)" if backend == "postgresql" else ""
+    on_server(backend, quote(backend, "DROP DATABASE IF EXISTS {}", name) + force)
+
+
+def on_server(backend: str, *statements: str) -> None:
+    admin = sa.create_engine(ADMIN_URLS[backend], isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    admin.dispose()
+
+
+def count_rows(urls: dict[str, str]) -> int:
+    """Rows in every table of the databases."""
+    total = 0
+    for url in urls.values():
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            for table in sa.inspect(engine).get_table_names():
+                total += conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one()
+        engine.dispose()
+    return total
