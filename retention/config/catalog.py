@@ -167,6 +167,20 @@ class TableEntry(Strict):
             cols.append(self.record_date)
         return list(dict.fromkeys(cols))
 
+    def named_columns(self) -> list[str]:
+        """Every column the catalog names for the table: key, link, timestamps, change column, personal and
+        not-personal columns (any other column of the table is unclassified)."""
+        cols = [
+            *self.primary_key,
+            *([self.subject.foreign_key] if self.subject.foreign_key else []),
+            *self.subject.identifiers.values(),
+            *self.timestamp_columns(),
+            *([self.changed_at] if self.changed_at else []),
+            *self.columns,
+            *self.not_personal,
+        ]
+        return list(dict.fromkeys(cols))
+
     def columns_needed_by(self, purpose: str) -> list[str]:
         return [name for name, col in self.columns.items() if purpose in (col.purposes or self.purposes)]
 

@@ -280,14 +280,7 @@ def check_against_database(
                         f"use one that accepts {kind} columns ({', '.join(fitting)}) or adjust its options",
                     )
                 )
-        known = {
-            *entry.primary_key,
-            *entry.columns,
-            *entry.not_personal,
-            *entry.timestamp_columns(),
-            *([entry.changed_at] if entry.changed_at else []),
-            *([entry.subject.foreign_key] if entry.subject.foreign_key else []),
-        }
+        known = set(entry.named_columns())
         for column in columns:
             if column not in known:
                 warnings.append(

@@ -27,7 +27,7 @@ def _enrolment() -> sa.MetaData:
         sa.Column("employer", sa.String(120)),
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("last_contact_at", sa.DateTime),
-        sa.Column("updated_at", sa.DateTime),
+        sa.Column("updated_at", sa.DateTime, index=True),
     )
     sa.Table(
         "enrolments",
@@ -88,7 +88,7 @@ def _newsletter() -> sa.MetaData:
         sa.Column("consent_text", sa.String(200)),
         sa.Column("unsubscribed_at", sa.DateTime),
         sa.Column("signup_ip", sa.String(45)),
-        sa.Column("updated_at", sa.DateTime),
+        sa.Column("updated_at", sa.DateTime, index=True),
     )
     sa.Table(
         "sends",
@@ -153,7 +153,7 @@ def _elearning() -> sa.MetaData:
         sa.Column("last_login_at", sa.DateTime),
         sa.Column("last_login_ip", sa.String(45)),
         sa.Column("created_at", sa.DateTime, nullable=False),
-        sa.Column("updated_at", sa.DateTime),
+        sa.Column("updated_at", sa.DateTime, index=True),
     )
     sa.Table(
         "progress",

@@ -20,7 +20,7 @@ from retention.quality.checks import (
 )
 from retention.quality.flags import source_flags
 from retention.quality.gx import COUNTS_ONLY, NAMES_SHOWN, run_suites
-from retention.quality.suites import BOUND_PARAMETER, future_bound, named_columns, schema_suite, snapshot_suites
+from retention.quality.suites import BOUND_PARAMETER, future_bound, schema_suite, snapshot_suites
 
 
 def replaced_identifiers(control: sa.Engine, catalog: Catalog, source: str) -> dict[str, dict[str, set[str]]]:
@@ -87,7 +87,7 @@ def check_schema(config: EstateConfig, source: str, columns: Mapping[str, list[s
         render=False,
     )
     present = {f"{t}.{c}" for t, cols in columns.items() for c in cols}
-    named = {f"{t}.{c}" for t, e in catalog.sources[source].tables.items() for c in named_columns(e)}
+    named = {f"{t}.{c}" for t, e in catalog.sources[source].tables.items() for c in e.named_columns()}
     missing = sorted(named - present)
     unknown = sorted(present - named)
     for name, names in ((COLUMNS_EXIST, missing), (COLUMNS_CLASSIFIED, unknown)):

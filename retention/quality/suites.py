@@ -150,19 +150,6 @@ def snapshot_suites(
     return suites
 
 
-def named_columns(entry: TableEntry) -> list[str]:
-    """Every column the catalog names for a table: key, link, timestamps, personal and not-personal columns."""
-    cols = [
-        *entry.primary_key,
-        *([entry.subject.foreign_key] if entry.subject.foreign_key else []),
-        *entry.subject.identifiers.values(),
-        *entry.timestamp_columns(),
-        *entry.columns,
-        *entry.not_personal,
-    ]
-    return list(dict.fromkeys(cols))
-
-
 def reflect_columns(engine: sa.Engine, tables: Iterable[str]) -> dict[str, list[str]]:
     """The columns of each catalogued table as the database has them (a missing table has none)."""
     inspector = sa.inspect(engine)
@@ -174,7 +161,7 @@ def schema_suite(catalog: Catalog, source: str, columns: Mapping[str, list[str]]
     import great_expectations as gx
 
     ex = gx.expectations
-    named = sorted(f"{t}.{c}" for t, entry in catalog.sources[source].tables.items() for c in named_columns(entry))
+    named = sorted(f"{t}.{c}" for t, entry in catalog.sources[source].tables.items() for c in entry.named_columns())
     present = [f"{t}.{c}" for t, cols in columns.items() for c in cols]
     frame = pd.DataFrame({"column": pd.Series(present, dtype=object)})
     expectations: list[tuple[str, Expectation]] = [
