@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from retention.config.catalog import TableId
 from retention.rules.holds import Holds
@@ -37,6 +37,22 @@ def insert_new(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str,
         statement = table.insert().prefix_with("IGNORE")
     for start in range(0, len(rows), 10_000):
         conn.execute(statement, rows[start : start + 10_000])
+
+
+def upsert(conn: sa.Connection, table: sa.Table, row: Mapping[str, object]) -> None:
+    """Insert the row, or set its other columns where its key is there already: two runs may write the same
+    key at the same moment, and a delete-then-insert would let the second fail on the first one's row."""
+    keys = [c.name for c in table.primary_key.columns]
+    others = {name: value for name, value in row.items() if name not in keys}
+    name = conn.dialect.name
+    if name == "postgresql":
+        pg = postgresql.insert(table).values(**row)
+        conn.execute(pg.on_conflict_do_update(index_elements=keys, set_=others))
+    elif name == "sqlite":
+        lite = sqlite.insert(table).values(**row)
+        conn.execute(lite.on_conflict_do_update(index_elements=keys, set_=others))
+    else:
+        conn.execute(mysql.insert(table).values(**row).on_duplicate_key_update(**others))
 
 
 def _rows(engine: sa.Engine, query: sa.Select, column: sa.ColumnElement, among: Collection[str] | None) -> list[sa.Row]:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from retention.config.catalog import TableId
 from retention.rules.calendar import utc
-from retention.storage.control import insert_new
+from retention.storage.control import insert_new, upsert
 from retention.storage.schema import index_marks, subject_rows
 
 CHUNK = 1000
@@ -54,11 +54,7 @@ def save_subject_rows(
                 subject_rows,
                 [{"source": source, "table_name": table, "pk": pk, "subject": s} for pk, s in new.items()],
             )
-            mark = (index_marks.c.source == source) & (index_marks.c.table_name == table)
-            conn.execute(index_marks.delete().where(mark))
-            conn.execute(
-                index_marks.insert(), {"source": source, "table_name": table, "snapshot_at": taken_at[(source, table)]}
-            )
+            upsert(conn, index_marks, {"source": source, "table_name": table, "snapshot_at": taken_at[(source, table)]})
 
 
 def load_marks(engine: sa.Engine) -> dict[TableId, dt.datetime]:
