@@ -46,6 +46,10 @@ class RunBatches:
     def count(self) -> int:
         return sum(-(-entries["pk"].nunique() // self.batch_rows) for entries in self.tables.values())
 
+    @property
+    def entries(self) -> int:
+        return sum(len(entries) for entries in self.tables.values())
+
 
 def row_batches(entries: pd.DataFrame, batch_rows: int) -> Iterator[pd.DataFrame]:
     """Batches of `batch_rows` whole rows (all entries of a row stay together), in one pass over the entries."""

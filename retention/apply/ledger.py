@@ -6,8 +6,9 @@ explains why that order makes a crash harmless). The held rows of a table are ch
 batch, for the check after apply. Writing a million ledger entries costs about as much as the changes they
 record, and neither job writes to the source, so a writer process (`retention.apply.writer_process`, never
 a fork of the run's own process) does both up to `LOOKAHEAD` batches ahead, on another core, with its own
-connections, and the source side waits only for its word that a batch is recorded. For a single batch, or
-where no writer process can be started, the same work runs inline.
+connections, and the source side waits only for its word that a batch is recorded. For no more entries than
+one batch holds (however many tables they fall in), or where no writer process can be started, the same work
+runs inline.
 
 When a run stops early, the child may have recorded up to `LOOKAHEAD` batches past the last one the source
 committed. They stay 'pending', and the next run's recovery applies them from their entries, as after a
@@ -56,10 +57,16 @@ class _InlineLedger:
         self.writer.mark_done(self.done)
 
 
+def writes_ahead(entries: int, batch_rows: int) -> bool:
+    """Whether a writer process pays: for more entries than one batch holds. Fewer (a request's few rows in a
+    handful of tables, one small batch each) are written inline sooner than a writer process starts."""
+    return entries > batch_rows and writer_process.available()
+
+
 def prepare_ledger(entries: int, batch_rows: int) -> None:
-    """Begin starting what a writer process needs when `entries` plan entries in batches of `batch_rows` rows
-    may take more than one batch, so that the start overlaps the work before the first batch."""
-    if entries > batch_rows and writer_process.available():
+    """Begin starting what a writer process needs when it will be used, so that the start overlaps the work
+    before the first batch."""
+    if writes_ahead(entries, batch_rows):
         writer_process.warm_up()
 
 
@@ -68,7 +75,7 @@ def open_ledger(writer: LedgerWriter, batches: RunBatches, held_rows: HeldRows) 
     """The ledger for a run of the batches that `batches()` yields, in a writer process where that pays. A
     writer process takes the held rows' checksums with its own connections to the source."""
     ledger: _InlineLedger | writer_process.LedgerProcess
-    if batches.count > 1 and writer_process.available():
+    if writes_ahead(batches.entries, batches.batch_rows):
         ledger = writer_process.LedgerProcess(writer, batches, held_rows)
     else:
         ledger = _InlineLedger(writer, held_rows)

@@ -60,10 +60,12 @@ def snapshot_table(
     progress: Callable[[int], None] | None = None,
     where: Callable[[sa.Table], sa.ColumnElement[bool]] | None = None,
     region: str = DEFAULT_REGION,
+    metadata: sa.MetaData | None = None,
 ) -> TableSnapshot:
     """`where` limits the rows read (a subject request reads one person's rows by their keys); `region` is the
-    source's phone region (`Catalog.region_of`)."""
-    table = sa.Table(table_name, sa.MetaData(), autoload_with=engine)
+    source's phone region (`Catalog.region_of`); `metadata` keeps the tables reflected for later reads of the
+    same source (a request reads each table several times)."""
+    table = sa.Table(table_name, sa.MetaData() if metadata is None else metadata, autoload_with=engine)
     dated = entry.timestamp_columns()
     date_only = frozenset(
         c

@@ -85,13 +85,16 @@ def _snapshot_where(
     key: Key,
     column: str,
     values: list[object],
+    metadata: sa.MetaData | None = None,
 ) -> TableSnapshot:
     """The snapshot of the rows whose `column` is one of `values` (an index lookup per chunk of keys)."""
     tz, region = config.policy.timezone, config.catalog.region_of(source)
     if not values:
-        return snapshot_table(engine, table, entry, key, tz, where=lambda _t: sa.false(), region=region)
+        return snapshot_table(
+            engine, table, entry, key, tz, where=lambda _t: sa.false(), region=region, metadata=metadata
+        )
     parts = [
-        snapshot_table(engine, table, entry, key, tz, where=_in_values(column, chunk), region=region)
+        snapshot_table(engine, table, entry, key, tz, where=_in_values(column, chunk), region=region, metadata=metadata)
         for chunk in (values[i : i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK))
     ]
     frame = pd.concat([p.frame for p in parts], ignore_index=True).drop_duplicates("pk", ignore_index=True)
@@ -128,22 +131,23 @@ def read_person(
     whole = len(by_index) < len(people)
     indexed = indexed_rows(control, set(subjects_of_tokens(control, tokens).values()), by_index)
     snapshots: dict[str, SourceSnapshot] = {source: {} for source in catalog.sources}
+    schemas = {source: sa.MetaData() for source in catalog.sources}
     for source, table, entry in catalog.tables():
-        engine = estate.sources[source]
+        engine, schema = estate.sources[source], schemas[source]
         if (source, table) in by_index:
             say(f"rows of the person and changed rows of {source}.{table}")
             since = marks[(source, table)] - CHANGE_MARGIN
             snapshots[source][table] = _indexed_or_changed(
-                config, engine, source, table, entry, key, indexed[(source, table)], since
+                config, engine, source, table, entry, key, indexed[(source, table)], since, schema
             )
         elif entry.subject.identifiers:
             say(f"identifiers of {source}.{table}")
             snapshots[source][table] = snapshot_table(
-                engine, table, entry, key, config.policy.timezone, region=catalog.region_of(source)
+                engine, table, entry, key, config.policy.timezone, region=catalog.region_of(source), metadata=schema
             )
         else:
             snapshots[source][table] = _snapshot_where(
-                config, engine, source, table, entry, key, str(entry.subject.foreign_key), []
+                config, engine, source, table, entry, key, str(entry.subject.foreign_key), [], schema
             )
     seen = set(tokens) | _tokens_in(catalog, snapshots)
     with control.connect() as conn:
@@ -159,7 +163,7 @@ def read_person(
     if subjects:
         say("rows of the person")
     included = _keep_identity_rows(catalog, snapshots, first, subjects)
-    _add_descendants(config, estate, key, snapshots, included, by_index)
+    _add_descendants(config, estate, key, snapshots, included, by_index, schemas)
     activity = load_activity(control, None if whole else set(first.subjects["subject"]))
     # the narrowed rows no longer show which weak identifiers other people share: the whole estate's index does
     index = dataclasses.replace(
@@ -178,6 +182,7 @@ def _indexed_or_changed(
     key: Key,
     pks: list[str],
     since: dt.datetime,
+    metadata: sa.MetaData,
 ) -> TableSnapshot:
     """The rows of a table with the given keys (the ledger's text of them) and the rows changed since the moment
     (or whose change column is empty)."""
@@ -203,9 +208,11 @@ def _indexed_or_changed(
 
         return where
 
-    parts = [snapshot_table(engine, table, entry, key, tz, where=changed, region=region)]
+    parts = [snapshot_table(engine, table, entry, key, tz, where=changed, region=region, metadata=metadata)]
     parts += [
-        snapshot_table(engine, table, entry, key, tz, where=keyed(pks[i : i + IN_CHUNK]), region=region)
+        snapshot_table(
+            engine, table, entry, key, tz, where=keyed(pks[i : i + IN_CHUNK]), region=region, metadata=metadata
+        )
         for i in range(0, len(pks), IN_CHUNK)
     ]
     frame = pd.concat([p.frame for p in parts], ignore_index=True).drop_duplicates("pk", ignore_index=True)
@@ -277,6 +284,7 @@ def _add_descendants(
     snapshots: dict[str, SourceSnapshot],
     included: dict[TableId, list[object]],
     read_by_key: Collection[TableId],
+    schemas: Mapping[str, sa.MetaData],
 ) -> None:
     """Read the child rows of the included rows by foreign key, parents before children, then the rows that
     reference any of them by another declared foreign key (in the identifier tables `read_by_key` too: the
@@ -293,7 +301,15 @@ def _add_descendants(
             assert parent is not None, "a table without identifiers has a parent (catalog validation)"
             parent_keys = included[(source, parent)]
             snap = _snapshot_where(
-                config, estate.sources[source], source, table, entry, key, str(entry.subject.foreign_key), parent_keys
+                config,
+                estate.sources[source],
+                source,
+                table,
+                entry,
+                key,
+                str(entry.subject.foreign_key),
+                parent_keys,
+                schemas[source],
             )
             snapshots[source][table] = snap
             included[(source, table)] = snap.frame["pk"].tolist()
@@ -307,7 +323,9 @@ def _add_descendants(
             targets = included.get((source, parent))
             if column == entry.subject.foreign_key or not targets:
                 continue
-            extra = _snapshot_where(config, estate.sources[source], source, table, entry, key, column, targets)
+            extra = _snapshot_where(
+                config, estate.sources[source], source, table, entry, key, column, targets, schemas[source]
+            )
             frame = pd.concat([snapshots[source][table].frame, extra.frame], ignore_index=True)
             snapshots[source][table] = dataclasses.replace(snap, frame=frame.drop_duplicates("pk", ignore_index=True))
 
