@@ -6,19 +6,17 @@ After the day's apply steps, marketing rows (tables whose purposes are all marke
 with the same e-mail, a restored backup. Same applier, ledger and verification as the apply step.
 """
 
+import datetime as dt
+
 import dagster as dg
 
 from assets.applying import apply_asset_key
-from assets.planning import RETENTION_PLAN, SUBJECT_INDEX, TAGGED_RECORDS
 from pipelines.resources import EstateResource
 from retention.config.requests import load_request_settings
-from retention.daily.planning import Plan
-from retention.daily.subjects import SubjectIndex
-from retention.daily.tagging import Tagged
 from retention.requests.access import purge_exports
 from retention.requests.person_plan import apply_person_plan, table_receipts
 from retention.requests.suppression import load_suppressions, plan_suppression
-from retention.requests.view import EstateView
+from retention.requests.view import read_person
 from retention.storage.control import load_done, load_holds, load_known_subjects
 
 MARKETING_SUPPRESSION = dg.AssetKey(["marketing_suppression"])
@@ -45,47 +43,47 @@ def build_export_purge_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDe
 def build_suppression_asset(sources: list[str], partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         key=MARKETING_SUPPRESSION,
-        ins={
-            "subject_index": dg.AssetIn(key=SUBJECT_INDEX),
-            "tagged_records": dg.AssetIn(key=TAGGED_RECORDS),
-            "retention_plan": dg.AssetIn(key=RETENTION_PLAN),
-        },
         deps=[apply_asset_key(s) for s in sources],
         group_name="apply",
         partitions_def=partitions,
         kinds={"sql"},
         description=(
             "Removes marketing rows (newsletter subscription, sends, opens and clicks, interest profile) of "
-            "people on the marketing suppression list, after the day's apply steps."
+            "people on the marketing suppression list, after the day's apply steps. It reads only the listed "
+            "people's rows (through the subject index), and nothing at all when the list is empty."
         ),
     )
-    def marketing_suppression(
-        context: dg.AssetExecutionContext,
-        estate: EstateResource,
-        subject_index: SubjectIndex,
-        tagged_records: Tagged,
-        retention_plan: Plan,
-    ) -> dg.MaterializeResult:
+    def marketing_suppression(context: dg.AssetExecutionContext, estate: EstateResource) -> dg.MaterializeResult:
         control = estate.estate.control
         assert control is not None
         config = estate.config
+        settings = load_request_settings(config)
         suppressions = load_suppressions(control)
-        view = EstateView({}, subject_index, tagged_records)
+        listed = len(suppressions.subjects) + len(suppressions.tokens)
+        nothing = {"suppression_entries": dg.MetadataValue.int(listed), "rows_removed": dg.MetadataValue.int(0)}
+        if not listed or not settings.marketing_purposes:
+            return dg.MaterializeResult(metadata=nothing)
+        view = read_person(
+            config,
+            estate.estate,
+            estate.keyring,
+            suppressions.tokens,
+            progress=context.log.debug,
+            subjects=suppressions.subjects,
+        )
+        people = set(view.index.subjects["subject"])
         person = plan_suppression(
             config,
             view,
             suppressions,
-            load_request_settings(config),
-            retention_plan,
+            settings,
+            dt.date.fromisoformat(context.partition_key),
             holds=load_holds(control),
-            done=load_done(control),
-            known=load_known_subjects(control),
+            done=load_done(control, people),
+            known=load_known_subjects(control, people),
         )
-        listed = len(suppressions.subjects) + len(suppressions.tokens)
         if person is None or not person.plan.entries:
-            return dg.MaterializeResult(
-                metadata={"suppression_entries": dg.MetadataValue.int(listed), "rows_removed": dg.MetadataValue.int(0)}
-            )
+            return dg.MaterializeResult(metadata=nothing)
         applied = apply_person_plan(
             config, estate.estate, estate.keyring, person.plan, run_id=context.run.run_id, progress=context.log.debug
         )

@@ -5,6 +5,9 @@ from pathlib import Path
 
 import pytest
 
+# the code location's `defs` are built on import, from the environment: built here from the shipped files,
+# before a test points RETENTION_CATALOG at another estate (a later run of the code location would get it)
+import pipelines.definitions  # noqa: F401
 from tests.databases import BACKENDS, ServerDatabases, server_databases
 
 

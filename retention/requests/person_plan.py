@@ -121,12 +121,8 @@ def plan_for_person(
     done: Mapping[TableId, Collection[tuple[object, str]]],
     known: Mapping[TableId, pd.DataFrame],
     settings: RequestSettings,
-    skip: Mapping[TableId, Collection[object]] | None = None,
 ) -> PersonPlan:
-    """The erasure or objection plan of the given subjects, with the reasons for everything kept.
-
-    `skip` lists rows (by pk) that another plan already deletes, e.g. the daily plan for the suppression step.
-    """
+    """The erasure or objection plan of the given subjects, with the reasons for everything kept."""
     catalog, policy = config.catalog, config.policy
     tz = policy.timezone
     now_ts = pd.Timestamp(now).tz_convert("UTC")
@@ -144,8 +140,6 @@ def plan_for_person(
         purposes = list(entry.purposes)
         frame = view.tagged[tid].frame
         rows = frame[frame[columns.SUBJECT].isin(list(subjects))]
-        if skip and skip.get(tid):
-            rows = rows[~rows[columns.PK].isin(list(skip[tid]))]
         if kind is RequestKind.MARKETING_OBJECTION:
             if not marketing & set(purposes):
                 continue

@@ -12,9 +12,7 @@ import sqlalchemy as sa
 from anonymizers.keys import Key
 from retention.config.catalog import IdentifierKind, TableId
 from retention.config.loading import EstateConfig
-from retention.config.policy import Action
 from retention.config.requests import RequestSettings
-from retention.daily.planning import Plan
 from retention.daily.subjects import SubjectIndex
 from retention.requests.kinds import RequestKind
 from retention.requests.person_plan import SUPPRESSION_LABEL, PersonPlan, plan_for_person
@@ -101,23 +99,19 @@ def plan_suppression(
     view: EstateView,
     suppressions: Suppressions,
     settings: RequestSettings,
-    daily: Plan,
+    as_of: dt.date,
     *,
     holds: Holds,
     done: Mapping[TableId, Collection[tuple[object, str]]],
     known: Mapping[TableId, pd.DataFrame],
 ) -> PersonPlan | None:
     """The daily run's part of honouring objections: marketing rows of people on the suppression list that
-    appeared again (a new sign-up, a restored backup) are removed, except what the daily plan already deletes."""
+    appeared again (a new sign-up, a restored backup) are removed. `view` is read after the day's apply, so
+    what the daily plan deleted is no longer in it."""
     subjects = suppressed_subjects(view.index, suppressions)
     if not subjects or not settings.marketing_purposes:
         return None
-    skip = {
-        tid: set(entries.loc[entries["action"] == Action.DELETE.value, "pk"])
-        for tid, entries in daily.entries.items()
-        if not entries.empty
-    }
-    moment = end_of_day(daily.as_of, config.policy.timezone).to_pydatetime()
+    moment = end_of_day(as_of, config.policy.timezone).to_pydatetime()
     return plan_for_person(
         config,
         view,
@@ -129,5 +123,4 @@ def plan_suppression(
         done=done,
         known=known,
         settings=settings,
-        skip=skip,
     )

@@ -107,7 +107,13 @@ just before the snapshot began may have committed just after, and the applicatio
 
 
 def read_person(
-    config: EstateConfig, estate: Estate, keyring: Keyring, tokens: Collection[str], progress: Progress | None = None
+    config: EstateConfig,
+    estate: Estate,
+    keyring: Keyring,
+    tokens: Collection[str],
+    progress: Progress | None = None,
+    *,
+    subjects: Collection[str] = (),
 ) -> EstateView:
     """The estate as far as one person is concerned, read without scanning the big tables.
 
@@ -118,7 +124,7 @@ def read_person(
     the daily run forms them. From the rows of the subjects the tokens lead to, their child rows are read by
     foreign key, table by table, and so are other rows that reference them (a row still referenced is
     pseudonymised, not deleted). Every row of the person is in the view; rows of other people are only there
-    as identity or as references.
+    as identity or as references. `subjects` names more people by subject key (the suppression list's).
     """
     say = progress or (lambda _m: None)
     catalog, key = config.catalog, keyring.subject
@@ -126,10 +132,10 @@ def read_person(
     assert control is not None
     ensure_schema(control)
     marks = load_marks(control)
-    people = [(s, t) for s, t, e in catalog.tables() if e.subject.identifiers]
-    by_index = {tid for tid in people if catalog.table(*tid).changed_at and tid in marks}
-    whole = len(by_index) < len(people)
-    indexed = indexed_rows(control, set(subjects_of_tokens(control, tokens).values()), by_index)
+    identity_tables = [(s, t) for s, t, e in catalog.tables() if e.subject.identifiers]
+    by_index = {tid for tid in identity_tables if catalog.table(*tid).changed_at and tid in marks}
+    whole = len(by_index) < len(identity_tables)
+    indexed = indexed_rows(control, set(subjects_of_tokens(control, tokens).values()) | set(subjects), by_index)
     snapshots: dict[str, SourceSnapshot] = {source: {} for source in catalog.sources}
     schemas = {source: sa.MetaData() for source in catalog.sources}
     for source, table, entry in catalog.tables():
@@ -159,17 +165,18 @@ def read_person(
     first = build_subject_index(catalog, snapshots, key, known, None, remembered)
     save_token_subjects(control, first.tokens, remembered, first.ambiguous)
     ambiguous = first.ambiguous | shared
-    subjects = {s for t in tokens if t not in ambiguous and (s := first.tokens.get(t) or remembered.get(t))}
-    if subjects:
+    people = {s for t in tokens if t not in ambiguous and (s := first.tokens.get(t) or remembered.get(t))}
+    people |= set(subjects)
+    if people:
         say("rows of the person")
-    included = _keep_identity_rows(catalog, snapshots, first, subjects)
+    included = _keep_identity_rows(catalog, snapshots, first, people)
     _add_descendants(config, estate, key, snapshots, included, by_index, schemas)
     activity = load_activity(control, None if whole else set(first.subjects["subject"]))
     # the narrowed rows no longer show which weak identifiers other people share: the whole estate's index does
     index = dataclasses.replace(
         build_subject_index(catalog, snapshots, key, known, activity, remembered), ambiguous=ambiguous
     )
-    save_activity(control, index.last_interaction.reindex(sorted(subjects)).dropna(), activity)
+    save_activity(control, index.last_interaction.reindex(sorted(people)).dropna(), activity)
     return EstateView(snapshots, index, tag_records(catalog, config.policy, snapshots, index))
 
 
