@@ -55,7 +55,9 @@ def upsert(conn: sa.Connection, table: sa.Table, row: Mapping[str, object]) -> N
         conn.execute(mysql.insert(table).values(**row).on_duplicate_key_update(**others))
 
 
-def _rows(engine: sa.Engine, query: sa.Select, column: sa.ColumnElement, among: Collection[str] | None) -> list[sa.Row]:
+def select_among(
+    engine: sa.Engine, query: sa.Select, column: sa.ColumnElement, among: Collection[str] | None
+) -> list[sa.Row]:
     """All rows of the query, or those whose `column` is among the values (in chunks every backend takes)."""
     with engine.connect() as conn:
         if among is None:
@@ -79,7 +81,7 @@ def load_activity(engine: sa.Engine, subjects: Collection[str] | None = None) ->
     """The latest interaction ever seen per subject (of the given ones): deleting old rows (e.g. 13-month-old
     newsletter opens) must not move a person's last interaction back in time and make their other data due."""
     query = sa.select(subject_activity.c.subject, subject_activity.c.last_interaction)
-    rows = _rows(engine, query, subject_activity.c.subject, subjects)
+    rows = select_among(engine, query, subject_activity.c.subject, subjects)
     series = pd.Series({s: t for s, t in rows}, dtype=object, name="last_interaction")
     return pd.to_datetime(series, utc=True).astype("datetime64[us, UTC]")
 
@@ -111,7 +113,7 @@ def load_token_subjects(engine: sa.Engine, tokens: Collection[str] | None = None
     """Identifier token -> subject key from earlier runs (keyed tokens only, never raw identifiers), of all
     tokens or the given ones."""
     query = sa.select(subject_tokens.c.token, subject_tokens.c.subject)
-    return {token: subject for token, subject in _rows(engine, query, subject_tokens.c.token, tokens)}
+    return {token: subject for token, subject in select_among(engine, query, subject_tokens.c.token, tokens)}
 
 
 def shared_among(conn: sa.Connection, tokens: Collection[str]) -> set[str]:
@@ -154,7 +156,7 @@ def load_known_subjects(engine: sa.Engine, subjects: Collection[str] | None = No
         ledger.c.action != "delete"
     )
     frame = pd.DataFrame(
-        _rows(engine, query, ledger.c.subject, subjects),
+        select_among(engine, query, ledger.c.subject, subjects),
         columns=["source", "table", "pk", "subject", "fields"],
     )
     known: dict[TableId, pd.DataFrame] = {}
@@ -176,6 +178,6 @@ def load_done(engine: sa.Engine, subjects: Collection[str] | None = None) -> dic
     query = sa.select(ledger.c.source, ledger.c.table_name, ledger.c.pk, ledger.c.purpose).where(
         sa.or_(ledger.c.action != "delete", ledger.c.status != DONE)
     )
-    for source, table, pk, purpose in _rows(engine, query, ledger.c.subject, subjects):
+    for source, table, pk, purpose in select_among(engine, query, ledger.c.subject, subjects):
         done[(source, table)].add((pk, purpose))
     return done

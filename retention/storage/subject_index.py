@@ -8,7 +8,6 @@ identifier is stored.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Collection, Mapping
 
 import pandas as pd
@@ -16,7 +15,7 @@ import sqlalchemy as sa
 
 from retention.config.catalog import TableId
 from retention.rules.calendar import utc
-from retention.storage.control import insert_new, upsert
+from retention.storage.control import insert_new, select_among, upsert
 from retention.storage.schema import index_marks, subject_rows
 
 CHUNK = 1000
@@ -73,29 +72,17 @@ def forget_source(engine: sa.Engine, source: str) -> None:
 
 def indexed_rows(engine: sa.Engine, subjects: Collection[str], tables: Collection[TableId]) -> dict[TableId, list[str]]:
     """The row keys (as text) the index gives the subjects, per table asked for."""
-    found: dict[TableId, list[str]] = defaultdict(list)
-    listed = sorted(subjects)
-    wanted = set(tables)
-    with engine.connect() as conn:
-        for start in range(0, len(listed), CHUNK):
-            query = sa.select(subject_rows.c.source, subject_rows.c.table_name, subject_rows.c.pk).where(
-                subject_rows.c.subject.in_(listed[start : start + CHUNK])
-            )
-            for source, table, pk in conn.execute(query):
-                if (source, table) in wanted:
-                    found[(source, table)].append(pk)
-    return {tid: sorted(found[tid]) for tid in tables}
+    found: dict[TableId, list[str]] = {tid: [] for tid in tables}
+    query = sa.select(subject_rows.c.source, subject_rows.c.table_name, subject_rows.c.pk)
+    for source, table, pk in select_among(engine, query, subject_rows.c.subject, subjects):
+        if (source, table) in found:
+            found[(source, table)].append(pk)
+    return {tid: sorted(pks) for tid, pks in found.items()}
 
 
 def indexed_subjects(engine: sa.Engine, table: TableId, pks: Collection[str]) -> set[str]:
     """The subjects the index gives these rows of one table."""
-    listed, found = sorted(pks), set()
-    where = (subject_rows.c.source == table[0]) & (subject_rows.c.table_name == table[1])
-    with engine.connect() as conn:
-        for start in range(0, len(listed), CHUNK):
-            found |= set(
-                conn.execute(
-                    sa.select(subject_rows.c.subject).where(where, subject_rows.c.pk.in_(listed[start : start + CHUNK]))
-                ).scalars()
-            )
-    return found
+    query = sa.select(subject_rows.c.subject).where(
+        subject_rows.c.source == table[0], subject_rows.c.table_name == table[1]
+    )
+    return {row.subject for row in select_among(engine, query, subject_rows.c.pk, pks)}
