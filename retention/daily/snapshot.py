@@ -21,6 +21,7 @@ from retention.config.database import column_kind
 from retention.rules import columns
 from retention.rules.calendar import has_time, parse_text_dates, to_utc
 from retention.rules.identity import DEFAULT_REGION, tokenise_series
+from retention.storage.frames import rows_frame
 from retention.storage.row_keys import RowKey
 
 DEFAULT_CHUNK_ROWS = 50_000
@@ -113,7 +114,7 @@ def snapshot_table(
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(select)
         for rows in result.partitions(chunk_rows):
-            frames.append(convert(pd.DataFrame(rows, columns=names)))
+            frames.append(convert(rows_frame(rows, names)))
             done += len(frames[-1])
             if progress is not None:
                 progress(done)

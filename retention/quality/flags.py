@@ -9,6 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from retention.config.catalog import IdentifierKind, TableEntry
+from retention.storage.frames import rows_frame
 from retention.storage.row_keys import RowKey
 
 FLAG_CHUNK_ROWS = 50_000
@@ -59,5 +60,5 @@ def source_flags(
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(sa.select(*selected))
         for rows in result.partitions(chunk_rows):
-            parts.append(pd.DataFrame(rows, columns=columns))
+            parts.append(rows_frame(rows, columns))
     return key.joined(pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns))

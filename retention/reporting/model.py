@@ -29,6 +29,7 @@ from retention.requests.model import SubjectRequest
 from retention.requests.register import list_requests
 from retention.rules import columns
 from retention.rules.calendar import end_of_day
+from retention.storage.frames import rows_frame
 from retention.storage.schema import PENDING, ensure_schema, ledger
 
 EXPIRY_MONTHS = 12
@@ -197,7 +198,7 @@ def ledger_counts(control: sa.Engine, as_of: dt.date) -> tuple[pd.DataFrame, pd.
         .group_by(ledger.c.source, ledger.c.table_name, ledger.c.action, ledger.c.rule, ledger.c.status)
     )
     with control.connect() as conn:
-        frame = pd.DataFrame(conn.execute(query).all(), columns=["source", "table", "action", "rule", "status", "rows"])
+        frame = rows_frame(conn.execute(query), ["source", "table", "action", "rule", "status", "rows"])
         runs = [r[0] for r in conn.execute(sa.select(ledger.c.run_id).where(ledger.c.as_of == as_of).distinct())]
     frame["rows"] = frame["rows"].astype(int)
     order = ["source", "table", "action", "rule"]

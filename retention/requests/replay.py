@@ -28,6 +28,7 @@ from retention.rules import columns
 from retention.rules.calendar import utc
 from retention.rules.identity import tokenise_series
 from retention.storage.control import shared_among
+from retention.storage.frames import rows_frame
 from retention.storage.leases import LeaseBusy, holding, lease_seconds, source_lease
 from retention.storage.marker import marker
 from retention.storage.schema import DONE, ensure_schema, ledger, ledger_batches, replays, subject_tokens
@@ -238,7 +239,7 @@ def _restored_subjects(
             for i in range(0, len(pks), 1000):
                 chunk = pks[i : i + 1000]
                 part = conn.execute(query.where(key.match(conn, tables[0], chunk))).all()
-                frames.append(pd.DataFrame(part, columns=[c.name for c in selected]))
+                frames.append(rows_frame(part, [c.name for c in selected]))
         found = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         if found.empty:
             continue

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from retention.config.catalog import TableId
 from retention.rules.holds import Holds
+from retention.storage.frames import rows_frame
 from retention.storage.schema import (
     DONE,
     ledger,
@@ -155,9 +156,8 @@ def load_known_subjects(engine: sa.Engine, subjects: Collection[str] | None = No
     query = sa.select(ledger.c.source, ledger.c.table_name, ledger.c.pk, ledger.c.subject, ledger.c.fields).where(
         ledger.c.action != "delete"
     )
-    frame = pd.DataFrame(
-        select_among(engine, query, ledger.c.subject, subjects),
-        columns=["source", "table", "pk", "subject", "fields"],
+    frame = rows_frame(
+        select_among(engine, query, ledger.c.subject, subjects), ["source", "table", "pk", "subject", "fields"]
     )
     known: dict[TableId, pd.DataFrame] = {}
     for (source, table), group in frame.groupby(["source", "table"]):
