@@ -43,10 +43,6 @@ class RunBatches:
                 yield Batch(number, table, chunk, str(uuid.uuid5(self.namespace, str(number))))
 
     @property
-    def count(self) -> int:
-        return sum(-(-entries["pk"].nunique() // self.batch_rows) for entries in self.tables.values())
-
-    @property
     def entries(self) -> int:
         return sum(len(entries) for entries in self.tables.values())
 
