@@ -26,7 +26,6 @@ write, the ratios engine/set-based and engine/per-row, and how much the process 
 import argparse
 import datetime as dt
 import hashlib
-import os
 import shlex
 import shutil
 import statistics
@@ -46,6 +45,7 @@ from estates import (
     ROWS_PER_PERSON,
     SOURCES,
     RssSampler,
+    connect_estate,
     count_rows,
     database_urls,
     drop_database,
@@ -57,16 +57,13 @@ from retention.apply.applier import SourceApplier
 from retention.apply.heap import frozen_heap
 from retention.config.database import MARKER_TABLE
 from retention.config.estate import EstateConfig
-from retention.config.loading import load_config
 from retention.config.policy import Action
 from retention.daily.flow import compute_plan
 from retention.daily.planning import Plan
 from retention.demo.generator import generate_demo_estate
 from retention.rules.references import children_first
 from retention.storage.engines import Estate
-from retention.storage.schema import ensure_schema
 
-ROOT = Path(__file__).resolve().parent.parent
 ANCHOR = dt.date(2026, 6, 1)
 BIG_BATCH = 50_000  # keys per DELETE or clearing UPDATE in the set-based baseline
 
@@ -365,13 +362,8 @@ def run_one(size: int, backend: str, folder: Path, repeat: int) -> None:
         generate_demo_estate({s: urls[s] for s in SOURCES}, people=people, seed=3, anchor=ANCHOR, replace=True)
     counts = count_rows({s: engine_urls[s] for s in SOURCES})
 
-    for source in SOURCES:
-        os.environ[f"RETENTION_{source.upper()}_URL"] = engine_urls[source]
-    os.environ["RETENTION_CONTROL_URL"] = engine_urls["control"]
-    config = load_config(ROOT / "config" / "catalog.yaml", ROOT / "config" / "policy.yaml")
-    estate = Estate.connect(config.catalog)
+    config, estate = connect_estate(engine_urls)
     assert estate.control is not None
-    ensure_schema(estate.control)
     started = time.perf_counter()
     with RssSampler() as planning_memory:
         result = compute_plan(config, estate, KEYRING, ANCHOR)

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import sqlalchemy as sa
-from estates import BACKENDS, KEYRING, ROWS_PER_PERSON, SOURCES, RssSampler, count_rows, database_urls
+from estates import BACKENDS, KEYRING, ROWS_PER_PERSON, SOURCES, RssSampler, connect_estate, count_rows, database_urls
 
 from retention.config.catalog import IdentifierKind
-from retention.config.loading import EstateConfig, load_config
+from retention.config.loading import EstateConfig
 from retention.config.requests import load_request_settings
 from retention.daily.flow import index_subjects
 from retention.daily.snapshot import snapshot_source
@@ -35,9 +34,8 @@ from retention.requests.kinds import RequestKind, RequestStatus
 from retention.requests.register import register_request
 from retention.requests.service import carry_out_request
 from retention.storage.engines import Estate
-from retention.storage.schema import ensure_schema, index_marks
+from retention.storage.schema import index_marks
 
-ROOT = Path(__file__).resolve().parent.parent
 ANCHOR = dt.date(2026, 6, 1)
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -93,13 +91,8 @@ def run_one(size: int, backend: str, folder: Path) -> None:
     urls = database_urls(backend, f"er{size // 1000}k", folder)
     generate_demo_estate({s: urls[s] for s in SOURCES}, people=people, seed=5, anchor=ANCHOR, replace=True)
     rows = count_rows({s: urls[s] for s in SOURCES})
-    for source in SOURCES:
-        os.environ[f"RETENTION_{source.upper()}_URL"] = urls[source]
-    os.environ["RETENTION_CONTROL_URL"] = urls["control"]
-    config = load_config(ROOT / "config" / "catalog.yaml", ROOT / "config" / "policy.yaml")
-    estate = Estate.connect(config.catalog)
+    config, estate = connect_estate(urls)
     assert estate.control is not None
-    ensure_schema(estate.control)
     first_day, second_day = daily_index(config, estate), daily_index(config, estate)
     warm_up, by_index_email, whole_email = recent_emails(urls["enrolment"])
     erase(config, estate, warm_up)  # the first request of a process starts the ledger's writer and the rest

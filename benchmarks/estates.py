@@ -12,6 +12,11 @@ import sqlalchemy as sa
 
 from anonymizers.keys import Key
 from retention.config.keys import Keyring
+from retention.config.loading import EstateConfig, load_config
+from retention.storage.engines import Estate
+from retention.storage.schema import ensure_schema
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SOURCES = ("enrolment", "newsletter", "elearning")
 ROWS_PER_PERSON = 16.8  # the demo generator's average
@@ -99,3 +104,16 @@ def count_rows(urls: dict[str, str]) -> int:
                 total += conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one()
         engine.dispose()
     return total
+
+
+def connect_estate(urls: dict[str, str]) -> tuple[EstateConfig, Estate]:
+    """The shipped configuration pointed at these databases (through the environment, as a run would be), and
+    the estate connected, its control database at the newest schema."""
+    for source in SOURCES:
+        os.environ[f"RETENTION_{source.upper()}_URL"] = urls[source]
+    os.environ["RETENTION_CONTROL_URL"] = urls["control"]
+    config = load_config(ROOT / "config" / "catalog.yaml", ROOT / "config" / "policy.yaml")
+    estate = Estate.connect(config.catalog)
+    assert estate.control is not None
+    ensure_schema(estate.control)
+    return config, estate

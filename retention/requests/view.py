@@ -76,6 +76,12 @@ def _in_values(column: str, values: list[object]) -> Callable[[sa.Table], sa.Col
     return lambda t: t.c[column].in_(values)
 
 
+def _merged(parts: Sequence[TableSnapshot]) -> TableSnapshot:
+    """One table's snapshots read by several queries, each row once."""
+    frame = pd.concat([p.frame for p in parts], ignore_index=True).drop_duplicates("pk", ignore_index=True)
+    return dataclasses.replace(parts[0], frame=frame)
+
+
 def _snapshot_where(
     config: EstateConfig,
     engine: sa.Engine,
@@ -97,8 +103,7 @@ def _snapshot_where(
         snapshot_table(engine, table, entry, key, tz, where=_in_values(column, chunk), region=region, metadata=metadata)
         for chunk in (values[i : i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK))
     ]
-    frame = pd.concat([p.frame for p in parts], ignore_index=True).drop_duplicates("pk", ignore_index=True)
-    return dataclasses.replace(parts[0], frame=frame)
+    return _merged(parts)
 
 
 CHANGE_MARGIN = dt.timedelta(days=1)
@@ -156,8 +161,10 @@ def read_person(
                 config, engine, source, table, entry, key, str(entry.subject.foreign_key), [], schema
             )
     seen = set(tokens) | _tokens_in(catalog, snapshots)
-    with control.connect() as conn:
-        shared = frozenset(shared_among(conn, seen)) if by_index else frozenset()
+    shared: frozenset[str] = frozenset()
+    if by_index:
+        with control.connect() as conn:
+            shared = frozenset(shared_among(conn, seen))
     _drop_shared(catalog, snapshots, by_index, shared)
     remembered = load_token_subjects(control, None if whole else seen)
     history = None if whole else _indexed_subjects_of(control, snapshots, by_index)
@@ -222,8 +229,7 @@ def _indexed_or_changed(
         )
         for i in range(0, len(pks), IN_CHUNK)
     ]
-    frame = pd.concat([p.frame for p in parts], ignore_index=True).drop_duplicates("pk", ignore_index=True)
-    return dataclasses.replace(parts[0], frame=frame)
+    return _merged(parts)
 
 
 def _tokens_in(catalog: Catalog, snapshots: Mapping[str, SourceSnapshot]) -> set[str]:
@@ -333,8 +339,7 @@ def _add_descendants(
             extra = _snapshot_where(
                 config, estate.sources[source], source, table, entry, key, column, targets, schemas[source]
             )
-            frame = pd.concat([snapshots[source][table].frame, extra.frame], ignore_index=True)
-            snapshots[source][table] = dataclasses.replace(snap, frame=frame.drop_duplicates("pk", ignore_index=True))
+            snapshots[source][table] = _merged([snapshots[source][table], extra])
 
 
 @dataclass(frozen=True)
