@@ -14,7 +14,7 @@ from retention.daily.subjects import SubjectIndex
 from retention.daily.tagging import Tagged, tag_records
 from retention.reporting.plan import plan_counts
 from retention.rules import columns
-from retention.storage.control import load_done, load_holds, load_known_subjects
+from retention.storage.control import load_done, load_holds
 from retention.storage.schema import ensure_schema
 
 SUBJECT_INDEX = dg.AssetKey(["subject_index"])
@@ -114,7 +114,7 @@ def build_planning_assets(sources: list[str], partitions: dg.PartitionsDefinitio
             as_of,
             holds=load_holds(control),
             done=load_done(control),
-            changed=load_known_subjects(control),
+            changed=subject_index.changed,
             shared_identifiers=len(subject_index.ambiguous),
         )
         check_guard(plan, estate.config.policy, confirmed=config.confirm_large_plan)

@@ -13,54 +13,27 @@ the benchmark with its output.
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime as dt
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from estates import copied_estate_env, folder_size, measured_run
 
 from retention.config.settings import EXECUTORS
 from retention.demo.generator import generate_demo_estate
 from retention.demo.schema import DEMO_SOURCES
-
-ROOT = Path(__file__).resolve().parents[1]
-SECRET = base64.b64encode(b"daily run benchmark key, not secret").decode()
-MEASURED = (
-    "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)"
-)
-"""Runs a command and prints the peak resident kilobytes of the largest process it started (its own children
-included), on stderr's last line: measured apart for each run, since this process's count only grows."""
-
-
-def folder_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def run_once(estate: Path, work: Path, executor: str, day: dt.date) -> tuple[float, int, int]:
     """Seconds, peak resident kilobytes of the largest child process, and the Dagster home's bytes."""
     copy = work / executor
     shutil.copytree(estate, copy / "estate")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
-    env |= {f"RETENTION_{s.upper()}_URL": f"sqlite:///{copy / 'estate' / f'{s}.db'}" for s in DEMO_SOURCES}
-    env |= {
-        "RETENTION_CONTROL_URL": f"sqlite:///{copy / 'control.db'}",
-        "RETENTION_KEY": f"k1:{SECRET}",
-        "RETENTION_VAR": str(copy / "var"),
-        "DAGSTER_HOME": str(copy / "var" / "dagster"),
-        "RETENTION_EXECUTOR": executor,
-    }
+    env = copied_estate_env(copy, executor=executor)
     command = [sys.executable, "-m", "cli", "run", "--as-of", day.isoformat(), "--confirm-large-plan"]
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", MEASURED, *command], cwd=ROOT, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"the {executor} run failed:\n{done.stdout}{done.stderr}")
-    peak = int(done.stderr.strip().splitlines()[-1])
+    seconds, peak = measured_run(command, env, f"the {executor} run")
     return seconds, peak, folder_size(copy / "var" / "dagster")
 
 

@@ -3,7 +3,10 @@ much memory a step takes."""
 
 from __future__ import annotations
 
+import base64
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -53,6 +56,46 @@ class RssSampler:
     @property
     def growth_mb(self) -> float:
         return (self.peak - self.start) / 2**20
+
+
+MEASURED = (
+    "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)"
+)
+"""Runs a command and prints the peak resident kilobytes of the largest process it started (its own children
+included), on stderr's last line: measured apart for each run, since a benchmark's own count only grows."""
+
+CLI_SECRET = base64.b64encode(b"daily run benchmark key, not secret").decode()
+
+
+def copied_estate_env(folder: Path, **settings: str) -> dict[str, str]:
+    """The environment of a command working on the SQLite estate copied to `folder`/estate, with its own
+    control database, var folder and Dagster home under `folder`, and RETENTION_ `settings` on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
+    env |= {f"RETENTION_{s.upper()}_URL": f"sqlite:///{folder / 'estate' / f'{s}.db'}" for s in SOURCES}
+    env |= {
+        "RETENTION_CONTROL_URL": f"sqlite:///{folder / 'control.db'}",
+        "RETENTION_KEY": f"k1:{CLI_SECRET}",
+        "RETENTION_VAR": str(folder / "var"),
+        "DAGSTER_HOME": str(folder / "var" / "dagster"),
+    }
+    return env | {f"RETENTION_{name.upper()}": value for name, value in settings.items()}
+
+
+def measured_run(command: list[str], env: dict[str, str], what: str) -> tuple[float, int]:
+    """Seconds and peak resident kilobytes of a command run from the project's folder; a failed command stops
+    the benchmark with its output."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", MEASURED, *command], cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{done.stdout}{done.stderr}")
+    return seconds, int(done.stderr.strip().splitlines()[-1])
+
+
+def folder_size(path: Path) -> int:
+    """Bytes of every file under `path` (0 when it does not exist)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def rss() -> int:

@@ -10,6 +10,7 @@ import warnings
 import dagster as dg
 
 from assets.applying import build_apply_assets
+from assets.housekeeping import build_history_asset
 from assets.labels import label_source_assets
 from assets.planning import build_planning_assets
 from assets.quality import build_quality_definitions
@@ -17,9 +18,11 @@ from assets.report import build_report_asset
 from assets.requests import build_export_purge_asset, build_suppression_asset
 from assets.snapshots import build_snapshot_asset
 from pipelines.coordination import DAILY_TAG_VALUE, JOB_TAG, PLAN_TAG_VALUE
+from pipelines.intermediates import IntermediateIOManager
 from pipelines.partitions import MISSING_PARTITIONS, daily_partitions
 from pipelines.requests import subject_request_job
 from pipelines.resources import EstateResource
+from retention.apply.heap import set_aside_loaded_code
 from retention.config import settings
 from retention.config.loading import load_config
 from sensors.alerts import build_alert_sensor
@@ -50,6 +53,7 @@ def build_definitions(catalog_path: str | None = None, policy_path: str | None =
     assets.append(build_report_asset(sources, partitions))
     assets.append(build_suppression_asset(sources, partitions))
     assets.append(build_export_purge_asset(partitions))
+    assets.append(build_history_asset(partitions))
     assets = label_source_assets(assets, config.catalog)
 
     daily_job = dg.define_asset_job(
@@ -101,10 +105,14 @@ def build_definitions(catalog_path: str | None = None, policy_path: str | None =
             build_request_sensor(catalog_path, policy_path),
             build_alert_sensor([daily_job, plan_job], catalog_path, policy_path),
         ],
-        resources={"estate": EstateResource(catalog_path=catalog_path, policy_path=policy_path)},
+        resources={
+            "estate": EstateResource(catalog_path=catalog_path, policy_path=policy_path),
+            "io_manager": IntermediateIOManager(),
+        },
         loggers={"console": dg.colored_console_logger},
         executor=EXECUTORS[settings.executor_name()],
     )
 
 
 defs = build_definitions()
+set_aside_loaded_code()

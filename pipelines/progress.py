@@ -58,7 +58,7 @@ def _progress(entry: dg.EventLogEntry) -> Progress | None:
 
 
 @contextmanager
-def watching(instance: dg.DagsterInstance, run_id: str, listener: Listener, every: float = 0.25) -> Iterator[None]:
+def watching(instance: dg.DagsterInstance, run_id: str, listener: Listener, every: float = 1.0) -> Iterator[None]:
     """Call `listener` for each step event and progress message of the run, from a thread that polls the event
     log, until the block ends (then once more, so nothing the run wrote last is missed)."""
     stop = threading.Event()

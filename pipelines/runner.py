@@ -208,10 +208,13 @@ def _compute_now(config: EstateConfig, day: dt.date) -> tuple[Plan | None, Tagge
         return (
             None,
             None,
-            f"The daily job stored no plan for this day and none could be computed now ({type(exc).__name__}); "
-            "held rows and expiries are not shown.",
+            f"No plan of this day is stored and none could be computed now ({type(exc).__name__}); held rows "
+            "and expiries are not shown.",
         )
     finally:
         estate.dispose()
-    note = "The daily job stored no plan for this day; held rows and expiries were computed now from the current data."
+    note = (
+        "No plan of this day is stored (the daily job did not run the day, or its outputs are older than "
+        f"{settings.OUTPUT_KEEP_DAYS_ENV}); held rows and expiries were computed now from the current data."
+    )
     return result.plan, result.tagged, note

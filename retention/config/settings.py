@@ -76,3 +76,27 @@ def whole_number(variable: str, default: int, low: int, high: int, unit: str) ->
 def batch_rows(default: int) -> int:
     """Rows per apply batch (RETENTION_BATCH_ROWS), one transaction each."""
     return whole_number(BATCH_ROWS_ENV, default, 1, 1_000_000, "rows")
+
+
+def intermediate_dir() -> Path:
+    """Where the daily job keeps its steps' outputs (snapshots, subject index, tagged records, plan): one file
+    per asset and as-of day, keyed tokens and counts only, handed from step to step."""
+    return var_dir() / "intermediate"
+
+
+OUTPUT_KEEP_DAYS_ENV = "RETENTION_OUTPUT_KEEP_DAYS"
+
+
+def output_keep_days() -> int:
+    """Days a step's stored output is kept after it was written (RETENTION_OUTPUT_KEEP_DAYS, default 3): long
+    enough to re-execute a failed run from the UI and report on recent days, short enough to stay bounded."""
+    return whole_number(OUTPUT_KEEP_DAYS_ENV, 3, 1, 3650, "days")
+
+
+RUN_KEEP_DAYS_ENV = "RETENTION_RUN_KEEP_DAYS"
+
+
+def run_keep_days() -> int:
+    """Days Dagster keeps a finished run, its event log and step logs (RETENTION_RUN_KEEP_DAYS, default 90; 0
+    keeps them for ever). The ledger and the day's compliance reports are the record; these are for operators."""
+    return whole_number(RUN_KEEP_DAYS_ENV, 90, 0, 36500, "days")

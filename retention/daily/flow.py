@@ -6,11 +6,9 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import pandas as pd
 import sqlalchemy as sa
 
 from anonymizers.keys import Key
-from retention.config.catalog import TableId
 from retention.config.keys import Keyring
 from retention.config.loading import EstateConfig
 from retention.daily.planning import Plan, plan_retention
@@ -44,14 +42,13 @@ def index_subjects(
     snapshots: Mapping[str, SourceSnapshot],
     key: Key,
     control: sa.Engine,
-    known: Mapping[TableId, pd.DataFrame] | None = None,
 ) -> SubjectIndex:
-    """Build the subject index with what earlier runs remembered, and remember what this one saw. `known`:
-    the ledger's changed rows (`load_known_subjects`), read here unless the caller has them already."""
+    """Build the subject index with what earlier runs remembered (activity, tokens, the rows the ledger changed),
+    and remember what this one saw. The index keeps the ledger's rows (`SubjectIndex.changed`) for the plan."""
     ensure_schema(control)
     activity = load_activity(control)
     tokens = load_token_subjects(control)
-    known = load_known_subjects(control) if known is None else known
+    known = load_known_subjects(control)
     index = build_subject_index(config.catalog, snapshots, key, known, activity, tokens)
     save_activity(control, index.last_interaction, activity)
     save_token_subjects(control, index.tokens, tokens, index.ambiguous)
@@ -80,8 +77,7 @@ def compute_plan(
     say("subject index")
     assert estate.control is not None
     ensure_schema(estate.control)
-    known = load_known_subjects(estate.control)
-    index = index_subjects(config, snapshots, keyring.subject, estate.control, known)
+    index = index_subjects(config, snapshots, keyring.subject, estate.control)
     say("tagging")
     tagged = tag_records(config.catalog, config.policy, snapshots, index)
     say("planning")
@@ -92,7 +88,7 @@ def compute_plan(
         as_of,
         holds=load_holds(estate.control),
         done=load_done(estate.control),
-        changed=known,
+        changed=index.changed,
         shared_identifiers=len(index.ambiguous),
     )
     return PlanningResult(snapshots, index, tagged, plan)

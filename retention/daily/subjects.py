@@ -32,6 +32,8 @@ class SubjectIndex:
     tokens: dict[str, str] = field(default_factory=dict, repr=False)  # identifier token -> subject key
     ambiguous: frozenset[str] = field(default=frozenset(), repr=False)
     """Weak identifier tokens shared by different people (an office phone): they point at nobody."""
+    changed: Mapping[TableId, pd.DataFrame] = field(default_factory=dict, repr=False)
+    """The ledger's changed rows the index was built with (`load_known_subjects`): the plan needs them too."""
 
     def subject_of(self, source: str, table: str) -> pd.Series:
         return self.rows[(source, table)]
@@ -226,4 +228,4 @@ def build_subject_index(
         subjects["last_interaction"] = subjects["last_interaction"].where(
             earlier.isna() | (subjects["last_interaction"] >= earlier), earlier
         )
-    return SubjectIndex(rows, subjects.reset_index(), tokens, ambiguous)
+    return SubjectIndex(rows, subjects.reset_index(), tokens, ambiguous, dict(known or {}))

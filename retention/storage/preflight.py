@@ -74,7 +74,14 @@ def setting_problems() -> list[Problem]:
     """The engine's settings from the environment, each read once here so that a typo stops every command
     before it starts, with the variable named."""
     problems = []
-    for read in (lease_seconds, settings.executor_name, lambda: settings.batch_rows(1)):
+    readers = (
+        lease_seconds,
+        settings.executor_name,
+        lambda: settings.batch_rows(1),
+        settings.output_keep_days,
+        settings.run_keep_days,
+    )
+    for read in readers:
         try:
             read()
         except ValueError as exc:

@@ -57,3 +57,14 @@ def test_the_erasure_benchmark_compares_the_index_with_a_whole_read(tmp_path: Pa
     for cells in lines.values():
         by_index_rows, whole_rows = int(cells[4]), int(cells[7])
         assert by_index_rows > 0 and whole_rows > 0, out  # each erasure changed the person's rows
+
+
+def test_the_dagster_overhead_benchmark_compares_the_job_with_its_steps_day_after_day() -> None:
+    out = run("dagster_overhead_benchmark.py", "--people", "60", "--days", "2", "--direct-days", "1")
+    days = [row.split() for row in out.splitlines() if row.strip().startswith("2026-")]
+    assert len(days) == 2, out
+    first, second = days
+    assert len(first) == 9 and len(second) == 5, out  # the direct figures on the first day only
+    assert all(float(cell) > 0 for cell in first[1:]), out
+    assert float(second[-2]) > float(first[-2]), out  # the Dagster home holds one more run
+    assert float(first[-1]) > 0, out  # the day's outputs are in the intermediate store

@@ -40,7 +40,7 @@ def test_backfilled_days_plan_like_runs_on_those_days(tmp_path: Path, monkeypatc
     try:
         sizes = []
         for day in DAYS:
-            stored = tmp_path / "var" / "dagster" / "storage" / "retention_plan" / day.isoformat()
+            stored = tmp_path / "var" / "intermediate" / "retention_plan" / f"{day.isoformat()}.pickle"
             backfilled = pickle.loads(stored.read_bytes())
             assert backfilled.as_of == day
             expected = compute_plan(config, estate, keyring, day).plan

@@ -110,6 +110,18 @@ BAD_ENVIRONMENTS = [
         "RETENTION_BATCH_ROWS: '0' is not a valid value fix: give a whole number of rows",
         id="no rows per batch",
     ),
+    pytest.param(
+        "RETENTION_OUTPUT_KEEP_DAYS",
+        "0",
+        "RETENTION_OUTPUT_KEEP_DAYS: '0' is not a valid value fix: give a whole number of days from 1 to 3650",
+        id="outputs kept no day",
+    ),
+    pytest.param(
+        "RETENTION_RUN_KEEP_DAYS",
+        "90d",
+        "RETENTION_RUN_KEEP_DAYS: '90d' is not a valid value fix: give a whole number of days from 0 to 36500",
+        id="run history not a number",
+    ),
 ]
 
 

@@ -151,7 +151,8 @@ def test_daily_job_snapshots_every_row_and_stores_no_personal_value(
                 assert tokens.map(lambda v: bool(TOKEN.match(v))).all(), f"{source}.{table}.{column}"
 
     files = stored_bytes(tmp_path / "var")
-    assert any(name.startswith("dagster/storage/snapshot/") for name in files), sorted(files)
+    assert any(name.startswith("intermediate/snapshot/") for name in files), sorted(files)
+    assert not any(n.startswith("dagster/storage/") and "/compute_logs/" not in n for n in files), sorted(files)
     assert any(name.startswith("dagster/history/") for name in files), sorted(files)
     files["control database (cells)"] = database_cells(control_url)
     assert len(files["control database (cells)"]) > 1000, "the ledger should record the applied plan"
