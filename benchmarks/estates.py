@@ -84,7 +84,8 @@ def copied_estate_env(folder: Path, **settings: str) -> dict[str, str]:
 
 def measured_run(command: list[str], env: dict[str, str], what: str) -> tuple[float, int]:
     """Seconds and peak resident kilobytes of a command run from the project's folder; a failed command stops
-    the benchmark with its output."""
+    the benchmark with its output. Written files are flushed first, so that no run pays for the one before."""
+    os.sync()
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", MEASURED, *command], cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
