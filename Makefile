@@ -56,6 +56,7 @@ bench: setup ## the benchmarks at a modest size (they print figures; BENCH_SIZES
 	$(BIN)/python benchmarks/generate_estate.py --people 20000 --out-dir var/bench-estate
 	$(BIN)/python benchmarks/apply_benchmark.py --sizes $(BENCH_SIZES)
 	$(BIN)/python benchmarks/daily_run_benchmark.py --people 2000
+	$(BIN)/python benchmarks/dagster_overhead_benchmark.py --people 2000 --days 3 --direct-days 2
 	$(BIN)/python benchmarks/erasure_benchmark.py --sizes $(BENCH_SIZES)
 
 clean:
