@@ -27,7 +27,7 @@ from retention.config.catalog import IdentifierKind
 from retention.config.keys import KeyError_, Keyring, load_keyring
 from retention.config.loading import EstateConfig
 from retention.config.requests import RequestSettingsError, load_request_settings
-from retention.requests.kinds import KIND_TEXT, RequestKind, RequestStatus
+from retention.requests.kinds import KIND_TEXT, RequestKind, RequestStatus, kind_heading
 from retention.requests.model import SubjectRequest
 from retention.requests.receipts import receipt_text
 from retention.requests.register import (
@@ -213,27 +213,31 @@ REQUEST_COMMANDS = (
     (
         "erase",
         RequestKind.ERASURE,
-        "Erasure (Art 17): delete or pseudonymise everything about the person, except what the law keeps.",
+        f"{kind_heading(RequestKind.ERASURE)}: delete or pseudonymise everything about the person, except "
+        "what the law keeps.",
     ),
     (
         "object-marketing",
         RequestKind.MARKETING_OBJECTION,
-        "Objection to marketing (Art 21(2)): delete subscription, profile and tracking; suppress from now on.",
+        f"{kind_heading(RequestKind.MARKETING_OBJECTION)}: delete subscription, profile and tracking; "
+        "suppress from now on.",
     ),
     (
         "access",
         RequestKind.ACCESS,
-        "Access and portability (Art 15, 20): a zip of JSON and CSV with everything held about the person.",
+        f"{kind_heading(RequestKind.ACCESS)}: a zip of JSON and CSV with everything held about the person.",
     ),
     (
         "restrict",
         RequestKind.RESTRICTION,
-        "Restriction (Art 18): the person's data is only stored; the daily run holds it until lifted.",
+        f"{kind_heading(RequestKind.RESTRICTION)}: the person's data is only stored; the daily run holds it "
+        "until lifted.",
     ),
     (
         "unrestrict",
         RequestKind.LIFT_RESTRICTION,
-        "Lift a restriction: the daily run applies the retention schedule to the person again.",
+        f"{kind_heading(RequestKind.LIFT_RESTRICTION)}: the daily run applies the retention schedule to the person "
+        "again.",
     ),
 )
 """The commands that register a request: each takes the person's identifiers and the same options."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from retention.requests.context import PersonRequest
 from retention.requests.person_plan import plan_and_apply
 from retention.requests.receipts import Receipt, SuppressionReceipt, rows_text
+from retention.requests.recipients import recipients_of
 from retention.requests.suppression import add_suppressions
 
 NOT_FOUND = " The identifiers given are on the marketing suppression list, so they will not be used for marketing."
@@ -27,6 +28,8 @@ def suppress(person: PersonRequest, receipt: Receipt) -> None:
 
 
 def object_to_marketing(person: PersonRequest, receipt: Receipt) -> Receipt:
+    """The recipients of the person's data are read first, before their rows change, to be told (Art 19)."""
+    receipt.recipients = recipients_of(person.config, person.settings, person.estate, person.view, person.subjects)
     receipt.tables, receipt.verification = plan_and_apply(person)
     receipt.summary = (
         f"Marketing stopped: {rows_text(receipt.deleted)} deleted and {rows_text(receipt.pseudonymised)} cleared of "

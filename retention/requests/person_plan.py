@@ -18,7 +18,7 @@ from retention.config.policy import Action
 from retention.config.requests import RequestSettings
 from retention.daily.planning import PLAN_COLUMNS, Plan
 from retention.requests.context import PersonRequest
-from retention.requests.kinds import RequestKind
+from retention.requests.kinds import ARTICLE, SUPPRESSION_ARTICLE, RequestKind
 from retention.requests.receipts import KeptRows, TableReceipt, UnchangedRows, VerificationReceipt
 from retention.requests.view import EstateView, Progress
 from retention.rules import columns
@@ -94,18 +94,18 @@ class Label:
 
 def request_label(kind: RequestKind, request_id: int) -> Label:
     if kind is RequestKind.ERASURE:
-        return Label(ERASURE_PURPOSE, f"erasure request #{request_id} (Art 17)", "GDPR Art 17(1)")
+        return Label(ERASURE_PURPOSE, f"erasure request #{request_id} ({ARTICLE[kind]})", "GDPR Art 17(1)")
     return Label(
         OBJECTION_PURPOSE,
-        f"marketing objection #{request_id} (Art 21(3))",
-        "GDPR Art 21(2)-(3): objection to direct marketing and profiling",
+        f"marketing objection #{request_id} ({ARTICLE[kind]})",
+        f"GDPR {ARTICLE[kind]}: objection to direct marketing, including profiling for it",
     )
 
 
 SUPPRESSION_LABEL = Label(
     SUPPRESSION_PURPOSE,
-    "marketing suppression list (objections under Art 21(3))",
-    "GDPR Art 21(3): no further processing for direct marketing",
+    f"marketing suppression list (objections under {ARTICLE[RequestKind.MARKETING_OBJECTION]})",
+    f"GDPR {SUPPRESSION_ARTICLE}: no further processing for direct marketing",
 )
 
 

@@ -10,7 +10,7 @@ import json
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from retention.requests.kinds import KIND_TEXT, RequestKind
+from retention.requests.kinds import KIND_TEXT, RECIPIENTS_ARTICLE, RequestKind
 
 
 class _Part(BaseModel):
@@ -50,7 +50,7 @@ class TableReceipt(_Part):
 
 
 class Recipient(_Part):
-    """Someone the person's data was shared with, who must be told of an erasure (Art 19)."""
+    """Someone the person's data was shared with, who must be told of an erasure or a restriction (Art 19)."""
 
     recipient: str
     data: list[str] = Field(default_factory=list)
@@ -175,7 +175,7 @@ def receipt_text(receipt: Receipt) -> str:
         for note in t.notes:
             lines.append(f"    note: {note}")
     if receipt.recipients:
-        lines += ["", "Recipients to tell (GDPR Art 19):"]
+        lines += ["", f"Recipients to tell (GDPR {RECIPIENTS_ARTICLE}):"]
         for r in receipt.recipients:
             what = f" ({'; '.join(r.data)})" if r.data else ""
             when = f", last shared {r.last_shared}" if r.last_shared else ""

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from retention.requests.context import PersonRequest
 from retention.requests.kinds import RequestKind
 from retention.requests.receipts import KeptRows, Receipt, RestrictionReceipt, TableReceipt, rows_text
+from retention.requests.recipients import recipients_of
 from retention.rules.holds import HOLD_RESTRICTION, HOLD_WHY
 from retention.storage.schema import restrictions
 
@@ -28,9 +29,12 @@ def lift_restrictions(control: sa.Engine | sa.Connection, subjects: Collection[s
 
 
 def restrict(person: PersonRequest, receipt: Receipt) -> Receipt:
-    """Place or lift the person's restriction; the receipt lists the rows it covers."""
+    """Place or lift the person's restriction; the receipt lists the rows it covers and, for a restriction, the
+    recipients of the person's data, who are to be told of it (Art 19)."""
     subjects, moment = person.subjects, person.moment
     restricting = person.request.kind is RequestKind.RESTRICTION
+    if restricting:
+        receipt.recipients = recipients_of(person.config, person.settings, person.estate, person.view, subjects)
     found = {tid: len(rows) for tid in person.view.tagged if not (rows := person.view.rows_of(tid, subjects)).empty}
     why = HOLD_WHY[HOLD_RESTRICTION]
     receipt.tables = [
