@@ -17,6 +17,15 @@ from retention.apply.verification import verify
 from retention.daily.planning import Plan
 from retention.storage.leases import DAILY, acquire, lease_seconds, release, source_lease
 
+APPLIED_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("table", "string"),
+        dg.TableColumn("deleted", "int", description="rows deleted"),
+        dg.TableColumn("updated", "int", description="rows pseudonymised or cleared"),
+        dg.TableColumn("entries", "int", description="ledger entries: one per row and purpose"),
+    ]
+)
+
 
 def apply_asset_key(source: str) -> dg.AssetKey:
     return dg.AssetKey(["apply", source])
@@ -94,6 +103,13 @@ def _build_forsource(source: str, partitions: dg.PartitionsDefinition) -> list:
                 "batches": dg.MetadataValue.int(result.batches),
                 "recovered_batches": dg.MetadataValue.int(result.recovered_batches),
                 "tables": dg.MetadataValue.md("\n".join(lines)),
+                "applied": dg.MetadataValue.table(
+                    [
+                        dg.TableRecord({"table": t, "deleted": o.deleted, "updated": o.updated, "entries": o.entries})
+                        for t, o in result.tables.items()
+                    ],
+                    schema=APPLIED_SCHEMA,
+                ),
             },
         )
 

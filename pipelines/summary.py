@@ -1,10 +1,13 @@
-"""A short, value-free account of a daily run for the terminal: what was read, who was found, what is due."""
+"""A short, value-free account of a daily run for the terminal: what was read, who was found, what was due,
+what was applied, whether the checks passed, and where the day's report is."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import dagster as dg
 from rich.console import Console
@@ -13,6 +16,7 @@ from rich.table import Table
 from retention.config import settings
 
 PLAN_COLUMNS = ("source", "table", "action", "purpose", "rows")
+APPLIED_COLUMNS = ("deleted", "updated", "entries")
 
 if TYPE_CHECKING:
     from dagster._utils.error import SerializableErrorInfo
@@ -57,13 +61,8 @@ def print_run_summary(console: Console, result: dg.JobExecutionResult, day: dt.d
         plan.add_section()
         plan.add_row("total", "", "", "", f"{mats['retention_plan']['planned_actions'].value:,}")
         console.print(plan)
-    for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed:
-            detail = evaluation.metadata.get("problems") or evaluation.metadata.get("summary")
-            console.print(
-                f"[red]check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed[/]\n"
-                f"{detail.value if detail else ''}"
-            )
+    _print_applied(console, mats, day)
+    _print_checks(console, result)
     status = "[green]succeeded[/]" if result.success else "[bold red]failed[/]"
     console.print(f"\nthe daily job {status} in {seconds:.1f} s (run {result.run_id})")
     if not result.success:
@@ -79,11 +78,56 @@ def print_run_summary(console: Console, result: dg.JobExecutionResult, day: dt.d
     if not mats:
         return
     reports = settings.reports_dir()
+    report = mats.get("compliance_report", {}).get("html")
+    if report is not None:
+        console.print(f"compliance report: {url2pathname(urlparse(str(report.value)).path)}")
     console.print(
-        f"next: the compliance report is {reports}/compliance-report-{day}.html and the Data Docs are under "
-        f"{reports}/data-docs/; `make ui` opens the Dagster UI on this instance (assets, checks, runs); "
-        f"`retention plan --as-of {day}` prints the plan; the key and state are under {settings.var_dir()}/"
+        f"next: the Data Docs are under {reports}/data-docs/; `make ui` opens the Dagster UI on this instance "
+        f"(assets, checks, runs); `retention plan --as-of {day}` prints the plan; `retention report --as-of {day}` "
+        f"writes the day's report again; the key and state are under {settings.var_dir()}/"
     )
+
+
+def _print_applied(console: Console, mats: Mapping[str, Mapping[str, dg.MetadataValue]], day: dt.date) -> None:
+    """What the apply steps changed, per table, and what the suppression list removed (nothing when the run
+    stopped before applying: then no such table is printed)."""
+    applied = Table(title=f"Applied for {day}")
+    for name in ("source", "table", *APPLIED_COLUMNS):
+        applied.add_column(name, justify="left" if name in ("source", "table") else "right")
+    totals = dict.fromkeys(APPLIED_COLUMNS, 0)
+    sources = sorted(k for k in mats if k.startswith("apply/"))
+    for key in sources:
+        for record in _records(mats[key], "applied"):
+            counts = [int(record.data[c] or 0) for c in APPLIED_COLUMNS]
+            if any(counts):
+                applied.add_row(key.split("/", 1)[1], str(record.data["table"]), *(f"{n:,}" for n in counts))
+            totals = {c: totals[c] + n for c, n in zip(APPLIED_COLUMNS, counts, strict=True)}
+    if not sources:
+        return
+    applied.add_section()
+    applied.add_row("total", "", *(f"{totals[c]:,}" for c in APPLIED_COLUMNS))
+    console.print(applied)
+    suppression = mats.get("marketing_suppression", {})
+    removed = suppression.get("rows_removed")
+    if removed is not None and removed.value:
+        console.print(f"marketing suppression list: {removed.value:,} rows removed")
+
+
+def _print_checks(console: Console, result: dg.JobExecutionResult) -> None:
+    evaluations = list(result.get_asset_check_evaluations())
+    failed = [e for e in evaluations if not e.passed]
+    if not evaluations:
+        return
+    if not failed:
+        console.print(f"checks: all {len(evaluations)} passed")
+        return
+    console.print(f"[red]checks: {len(failed)} of {len(evaluations)} failed[/]")
+    for evaluation in failed:
+        detail = evaluation.metadata.get("problems") or evaluation.metadata.get("summary")
+        console.print(
+            f"[red]check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed[/]\n"
+            f"{detail.value if detail else ''}"
+        )
 
 
 def _engine_message(error: SerializableErrorInfo) -> str:
