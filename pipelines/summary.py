@@ -35,6 +35,8 @@ def _records(meta: Mapping[str, dg.MetadataValue], name: str) -> list[dg.TableRe
 
 
 def print_run_summary(console: Console, result: dg.JobExecutionResult, day: dt.date, seconds: float) -> None:
+    """The run id and the report's path are soft-wrapped: the terminal folds them, no line break is put into
+    them, so they can be copied whole."""
     mats = _materializations(result)
     snapshots = Table(title=f"Rows snapshotted for {day}")
     for name in ("source", "table", "rows"):
@@ -64,7 +66,7 @@ def print_run_summary(console: Console, result: dg.JobExecutionResult, day: dt.d
     _print_applied(console, mats, day)
     _print_checks(console, result)
     status = "[green]succeeded[/]" if result.success else "[bold red]failed[/]"
-    console.print(f"\nthe daily job {status} in {seconds:.1f} s (run {result.run_id})")
+    console.print(f"\nthe daily job {status} in {seconds:.1f} s (run {result.run_id})", soft_wrap=True)
     if not result.success:
         for event in result.all_events:
             if event.is_failure and event.step_key:
@@ -80,7 +82,7 @@ def print_run_summary(console: Console, result: dg.JobExecutionResult, day: dt.d
     reports = settings.reports_dir()
     report = mats.get("compliance_report", {}).get("html")
     if report is not None:
-        console.print(f"compliance report: {url2pathname(urlparse(str(report.value)).path)}")
+        console.print(f"compliance report: {url2pathname(urlparse(str(report.value)).path)}", soft_wrap=True)
     console.print(
         f"next: the Data Docs are under {reports}/data-docs/; `make ui` opens the Dagster UI on this instance "
         f"(assets, checks, runs); `retention plan --as-of {day}` prints the plan; `retention report --as-of {day}` "

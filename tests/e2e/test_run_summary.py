@@ -53,7 +53,6 @@ def estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, s
     control_url = f"sqlite:///{tmp_path / 'control.db'}"
     point_engine_at(monkeypatch, urls, control_url, tmp_path / "var")
     monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("COLUMNS", "160")
     return urls, control_url
 
 
