@@ -200,7 +200,7 @@ def _carry_out(request_id: int, config: EstateConfig) -> None:
         request = get_request(control, request_id)
     assert request is not None
     if request.receipt:
-        console.print(receipt_text(request.receipt), highlight=False, markup=False)
+        console.print(receipt_text(request.receipt, config.policy.controller), highlight=False, markup=False)
     status = "[green]done[/]" if request.status is RequestStatus.DONE else f"[red]{request.status.value}[/]"
     console.print(f"request #{request_id} {status} in {seconds:.1f} s (run {result.run_id})")
     if request.status is RequestStatus.FAILED or not result.success:
@@ -346,7 +346,7 @@ def show(
         console.print(f"outcome: {request.outcome}", highlight=False, markup=False)
     if request.receipt:
         console.print("")
-        console.print(receipt_text(request.receipt), highlight=False, markup=False)
+        console.print(receipt_text(request.receipt, config.policy.controller), highlight=False, markup=False)
 
 
 def replay_command(

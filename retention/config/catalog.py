@@ -120,6 +120,11 @@ class TableEntry(Strict):
     purposes: list[str] = Field(min_length=1)
     columns: dict[str, ColumnEntry] = Field(default_factory=dict)
     not_personal: list[str] = Field(default_factory=list)
+    obtained_from: str | None = Field(
+        default=None,
+        description="where the table's data comes from when not from the person (Art 14(2)(f), 15(1)(g)), e.g. "
+        "'a jobcenter enrols unemployed participants'; told in access exports",
+    )
     changed_at: str | None = Field(
         default=None,
         description="a timestamp column the application sets on every insert and update (e.g. updated_at): a "

@@ -68,6 +68,34 @@ class Guard(Strict):
     min_rows: int = Field(default=50, ge=0, description="tables smaller than this are not guarded")
 
 
+class Language(StrEnum):
+    DANISH = "da"
+    ENGLISH = "en"
+
+
+class Authority(Strict):
+    name: str = Field(description="the supervisory authority a person may complain to (Art 77), e.g. Datatilsynet")
+    address: str | None = None
+    url: str | None = None
+
+    def describe(self) -> str:
+        """Name, address and web address, as a person and the report are told."""
+        return ", ".join([self.name, *(p for p in (self.address, self.url) if p)])
+
+
+class Controller(Strict):
+    """Who is responsible for the processing, named to the people and the authority (Art 13(1)(a)-(b), 30(1)(a))."""
+
+    name: str
+    address: str | None = None
+    contact: str = Field(description="where a person sends requests about their data, e.g. an e-mail address")
+    dpo: str | None = Field(default=None, description="the data protection officer's contact, where there is one")
+    authority: Authority
+    language: Language = Field(
+        default=Language.ENGLISH, description="the language of what a person reads: da (Danish) or en (English)"
+    )
+
+
 EARLIEST_FIRST_DAY = dt.date(2000, 1, 1)
 """The earliest as-of day the engine plans for, as the CLI's `--as-of` accepts."""
 
@@ -83,6 +111,14 @@ class Policy(Strict):
     guard: Guard
     bookkeeping_hold: BookkeepingHold
     purposes: dict[str, Purpose]
+    controller: Controller | None = Field(
+        default=None, description="named in access exports; without it an export names no controller or authority"
+    )
+    automated_decisions: str | None = Field(
+        default=None,
+        description="whether decisions are made about people by automated means alone, including profiling, and "
+        "their logic (Art 15(1)(h)); told in every access export",
+    )
 
     @field_validator("first_partition_day", mode="before")
     @classmethod

@@ -114,6 +114,8 @@ class Requests:
 class ComplianceReport:
     as_of: dt.date
     generated_at: dt.datetime
+    controller: str
+    """Who is responsible, their contact and DPO, and the supervisory authority (policy.yaml `controller`)."""
     timezone: str
     financial_year_end: str
     bookkeeping_tables: list[str]
@@ -268,6 +270,15 @@ def load_requests(control: sa.Engine, as_of: dt.date, tz: ZoneInfo) -> Requests:
     return Requests(open=open_rows, completed=completed)
 
 
+def controller_text(policy: Policy) -> str:
+    controller = policy.controller
+    if controller is None:
+        return "not named (policy.yaml has no `controller`)"
+    parts = [controller.name, *(p for p in (controller.address,) if p), f"contact {controller.contact}"]
+    parts += [f"data protection officer {controller.dpo}"] if controller.dpo else []
+    return ", ".join(parts) + f"; supervisory authority: {controller.authority.describe()}"
+
+
 def gather_report(
     config: EstateConfig,
     control: sa.Engine,
@@ -288,6 +299,7 @@ def gather_report(
     return ComplianceReport(
         as_of=as_of,
         generated_at=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
+        controller=controller_text(policy),
         timezone=policy.business_timezone,
         financial_year_end=policy.financial_year_end,
         bookkeeping_tables=list(policy.bookkeeping_hold.tables),

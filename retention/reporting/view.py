@@ -72,6 +72,7 @@ class RequestsView:
 class ReportView:
     day: str
     generated: str
+    controller: str
     timezone: str
     financial_year_end: str
     bookkeeping_tables: str
@@ -186,6 +187,7 @@ def report_view(report: ComplianceReport) -> ReportView:
     return ReportView(
         day=report.as_of.isoformat(),
         generated=f"{report.generated_at:%Y-%m-%d %H:%M}",
+        controller=report.controller,
         timezone=report.timezone,
         financial_year_end=report.financial_year_end,
         bookkeeping_tables=", ".join(report.bookkeeping_tables),

@@ -30,6 +30,7 @@ from retention.config.settings import private_dir, var_dir
 from retention.requests.context import PersonRequest
 from retention.requests.receipts import ExportReceipt, Receipt, Recipient, TableReceipt, rows_text
 from retention.requests.recipients import recipients_of
+from retention.requests.texts import RIGHTS, automated_decisions, complaint, export_readme, language_of
 from retention.requests.view import EstateView
 from retention.rules import columns
 from retention.rules.clocks import last_day_kept
@@ -161,6 +162,7 @@ def write_export(
         "and until when (GDPR Art 15 and 20).",
         "tables": tables,
         "recipients": [r.model_dump(mode="json") for r in recipients],
+        **rights_document(config, [tid for tid in counts]),
         "retention_schedule": {
             name: {
                 "data": p.data,
@@ -173,7 +175,8 @@ def write_export(
         },
     }
     expires = (now_ts.tz_convert(tz) + pd.Timedelta(days=settings.export_keep_days)).date()
-    path = _write_zip(request_id, now_ts.tz_convert(tz), document, csvs)
+    readme = export_readme(policy, obtained_from(config, list(counts)))
+    path = _write_zip(request_id, now_ts.tz_convert(tz), document, csvs, readme)
     return Export(path, counts, expires)
 
 
@@ -196,18 +199,30 @@ def _csv(records: list[ExportRecord]) -> str:
     return buffer.getvalue()
 
 
-README = """This archive holds a copy of the personal data we keep about you.
+def rights_document(config: EstateConfig, tables: list[TableId]) -> dict[str, object]:
+    """The Art 15(1) items beyond the records: who the controller is, the person's rights, where to complain,
+    where data not collected from the person came from (for the tables the export holds), automated decisions."""
+    policy, controller = config.policy, config.policy.controller
+    return {
+        "language": language_of(policy).value,
+        "controller": controller.model_dump(mode="json", exclude={"authority", "language"}) if controller else None,
+        "your_rights": [{"article": r.article, "right": r.text} for r in RIGHTS[language_of(policy)]],
+        "complaint": {
+            "text": complaint(policy),
+            **({"authority": controller.authority.model_dump(mode="json")} if controller else {}),
+        },
+        "sources_of_data": obtained_from(config, tables),
+        "automated_decisions": automated_decisions(policy),
+    }
 
-export.json   everything, machine-readable (GDPR Art 20), with each record's purposes, legal basis and
-              the date until which it is kept, the recipients your data was shared with, and our retention
-              schedule
-<table>.csv   the same records, one file per table
 
-Password hashes are withheld for your security.
-"""
+def obtained_from(config: EstateConfig, tables: list[TableId]) -> dict[str, str]:
+    return {f"{s}.{t}": text for s, t in tables if (text := config.catalog.table(s, t).obtained_from) is not None}
 
 
-def _write_zip(request_id: int, moment: pd.Timestamp, document: dict[str, object], csvs: Mapping[str, str]) -> Path:
+def _write_zip(
+    request_id: int, moment: pd.Timestamp, document: dict[str, object], csvs: Mapping[str, str], readme: str
+) -> Path:
     """Owner-only folder and file; written under a temporary name and renamed, so no half file is ever seen."""
     folder = private_dir(exports_dir())
     name = f"{EXPORT_PREFIX}{request_id}-{moment.strftime('%Y%m%dT%H%M%S')}.zip"
@@ -215,7 +230,7 @@ def _write_zip(request_id: int, moment: pd.Timestamp, document: dict[str, object
     tmp = folder / f".{name}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("README.txt", README)
+        archive.writestr("README.txt", readme)
         archive.writestr("export.json", json.dumps(document, ensure_ascii=False, indent=2))
         for table, text in csvs.items():
             archive.writestr(f"{table}.csv", text)

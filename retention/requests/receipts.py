@@ -10,6 +10,7 @@ import json
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from retention.config.policy import Controller
 from retention.requests.kinds import KIND_TEXT, RECIPIENTS_ARTICLE, RequestKind
 
 
@@ -139,8 +140,8 @@ def rows_text(count: int) -> str:
     return f"{count} row" if count == 1 else f"{count} rows"
 
 
-def receipt_text(receipt: Receipt) -> str:
-    """The receipt as a person reads it."""
+def receipt_text(receipt: Receipt, controller: Controller | None = None) -> str:
+    """The receipt as a person reads it, ending with who answers for it and where the person may complain."""
     lines = [
         f"Receipt for request #{receipt.request}: {KIND_TEXT[receipt.kind]}",
         f"received {receipt.received_at}, answer due by {receipt.deadline}, completed {receipt.completed_at}",
@@ -191,4 +192,11 @@ def receipt_text(receipt: Receipt) -> str:
     if receipt.verification is not None:
         ok = receipt.verification.passed
         lines += ["", "verification: " + ("passed" if ok else "FAILED: " + "; ".join(receipt.verification.problems))]
+    if controller is not None:
+        dpo = f", data protection officer {controller.dpo}" if controller.dpo else ""
+        lines += [
+            "",
+            f"{controller.name}, contact {controller.contact}{dpo}. You may complain to "
+            f"{controller.authority.describe()} (Art 77).",
+        ]
     return "\n".join(lines) + "\n"

@@ -37,8 +37,12 @@ def test_restriction_and_objection_receipts_list_the_recipients_to_tell(
         assert receipt is not None
         assert receipt.recipients, f"{kind}: the person's data was shared, so someone is to be told"
         assert sum(r.records for r in receipt.recipients) == len(mine[SHARES]), kind
-        text = receipt_text(receipt)
+        text = receipt_text(receipt, demo.config.policy.controller)
         assert f"Recipients to tell (GDPR {RECIPIENTS_ARTICLE}):" in text
+        assert text.rstrip().endswith(
+            "At Work, contact persondata@atwork.dk. You may complain to Datatilsynet, Carl Jacobsens Vej 35, 2500 "
+            "Valby, https://www.datatilsynet.dk (Art 77)."
+        )
         assert f"Receipt for request #{receipt.request}: {KIND_TEXT[kind]}" in text
         assert ARTICLE[kind] in text
 
