@@ -16,12 +16,12 @@ import sqlalchemy as sa
 import yaml
 
 from retention.config.loading import load_config
-from retention.config.policy import Policy
+from retention.config.policy import Language, Policy
 from retention.reporting.model import gather_report
 from retention.reporting.render import render_markdown
 from retention.requests.access import exports_dir
 from retention.requests.kinds import RequestKind
-from retention.requests.texts import export_readme
+from retention.requests.texts import RIGHTS, export_readme
 from tests.databases import ServerDatabases
 from tests.requests_support import CATALOG, POLICY, DemoEstate, customer_identifiers, demo_estate, rows_of
 
@@ -98,7 +98,9 @@ def test_the_export_tells_the_person_their_rights_the_authority_and_where_data_c
     ):
         assert text in readme, text
     assert "Your rights" not in readme
-    assert all("berigtigelse" in r["right"] or r["article"] != "Art 16" for r in document["your_rights"])
+    rights = document["your_rights"]
+    assert isinstance(rights, list) and rights[0] == {"article": "Art 16", "right": RIGHTS[Language.DANISH][0].text}
+    assert rights[0]["right"].startswith("berigtigelse")
 
 
 def test_without_a_controller_the_export_still_names_the_right_to_complain() -> None:
