@@ -9,6 +9,7 @@ time an output is written. The outputs hold keyed tokens, keys and counts, never
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import pickle
@@ -114,7 +115,7 @@ class IntermediateIOManager(dg.ConfigurableIOManager):
                 if path == keep or path.stat().st_mtime >= oldest:
                     continue
                 if path.is_dir():
-                    if not any(path.iterdir()):
+                    with contextlib.suppress(OSError):  # not empty: another process writes there
                         path.rmdir()
                 else:
                     path.unlink()
