@@ -162,7 +162,7 @@ def write_export(
         "and until when (GDPR Art 15 and 20).",
         "tables": tables,
         "recipients": [r.model_dump(mode="json") for r in recipients],
-        **rights_document(config, [tid for tid in counts]),
+        **rights_document(config, list(counts)),
         "retention_schedule": {
             name: {
                 "data": p.data,

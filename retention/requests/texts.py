@@ -95,6 +95,11 @@ WORDS = {
 }
 
 
+def cite(article: str, language: Language) -> str:
+    """An article as the language writes it: 'Art 17' in English, 'art. 17' in Danish."""
+    return article.replace("Art ", "art. ", 1) if language is Language.DANISH else article
+
+
 def language_of(policy: Policy) -> Language:
     return policy.controller.language if policy.controller else Language.ENGLISH
 
@@ -121,7 +126,7 @@ def export_readme(policy: Policy, sources: Mapping[str, str]) -> str:
     lines += ["", words["sources"]]
     lines += [f"  {table}: {text}" for table, text in sources.items()] or [f"  {words['all_from_you']}"]
     lines += ["", words["automated"], f"  {automated_decisions(policy)}", "", words["rights"]]
-    lines += [f"  - {right.text} ({right.article})" for right in RIGHTS[language]]
+    lines += [f"  - {right.text} ({cite(right.article, language)})" for right in RIGHTS[language]]
     lines.append("")
     if controller is not None:
         lines.append(words["contact"].format(contact=controller.contact))

@@ -92,7 +92,7 @@ def test_the_export_tells_the_person_their_rights_the_authority_and_where_data_c
     for text in (
         "Dette arkiv indeholder en kopi af de personoplysninger, At Work har om dig",
         "Dine rettigheder:",
-        "berigtigelse",
+        "berigtigelse: at få urigtige oplysninger om dig rettet og ufuldstændige oplysninger udfyldt (art. 16)",
         "Du kan klage til Datatilsynet",
         "Vores databeskyttelsesrådgiver: dpo@atwork.dk",
     ):
