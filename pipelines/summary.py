@@ -35,8 +35,8 @@ def _records(meta: Mapping[str, dg.MetadataValue], name: str) -> list[dg.TableRe
 
 
 def print_run_summary(console: Console, result: dg.JobExecutionResult, day: dt.date, seconds: float) -> None:
-    """The run id and the report's path are soft-wrapped: the terminal folds them, no line break is put into
-    them, so they can be copied whole."""
+    """Rows read, subjects found, the plan, what was applied, the checks, the outcome, the report's path. The run
+    id and the path are soft-wrapped: the terminal folds them, no line break is put into them, so they copy whole."""
     mats = _materializations(result)
     snapshots = Table(title=f"Rows snapshotted for {day}")
     for name in ("source", "table", "rows"):
