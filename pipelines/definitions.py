@@ -53,7 +53,7 @@ def build_definitions(catalog_path: str | None = None, policy_path: str | None =
     assets.append(build_report_asset(sources, partitions))
     assets.append(build_suppression_asset(sources, partitions))
     assets.append(build_export_purge_asset(partitions))
-    assets.append(build_history_asset(partitions))
+    assets.append(build_history_asset(partitions, [k for a in assets for k in a.keys]))
     assets = label_source_assets(assets, config.catalog)
 
     daily_job = dg.define_asset_job(

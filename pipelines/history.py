@@ -5,7 +5,10 @@ reports are the lasting record; a run's events are for operators)."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 
@@ -37,3 +40,17 @@ def prune_runs(instance: dg.DagsterInstance, keep_days: int, *, now: dt.datetime
         removed += len(doomed)
         if len(records) < PAGE or not doomed:
             return Pruned(removed, cutoff)
+
+
+def remove_legacy_outputs(storage: Path, asset_keys: Iterable[dg.AssetKey]) -> int:
+    """Remove the step outputs earlier versions left in the Dagster home's storage folder (Dagster's default IO
+    manager pickled every asset there, one file per day, never removed; they now live under var/intermediate).
+    Only the assets' own folders go: the runs' captured logs (`storage/RUN_ID/compute_logs`) stay. Returns the
+    bytes freed."""
+    freed = 0
+    for key in asset_keys:
+        folder = storage.joinpath(*key.path)
+        if folder.is_dir():
+            freed += sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+            shutil.rmtree(folder, ignore_errors=True)
+    return freed

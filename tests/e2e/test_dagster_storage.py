@@ -40,8 +40,22 @@ def var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_outputs_are_kept_per_day_outside_the_dagster_home_and_expire(var: Path) -> None:
+    # what an earlier version left in the Dagster home (Dagster's default IO manager) goes at the first run
+    legacy = [var / "dagster" / "storage" / "retention_plan" / "2025-01-01"]
+    legacy.append(var / "dagster" / "storage" / "snapshot" / "enrolment" / "2025-01-01")
+    for path in legacy:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * 1000)
     first = run_daily(ANCHOR, confirm_large_plan=True)
     assert first.success
+    assert not any(p.exists() for p in legacy)
+    (housekeeping,) = [
+        e.materialization
+        for e in first.get_asset_materialization_events()
+        if e.materialization.asset_key == dg.AssetKey(["run_history_pruned"])
+    ]
+    assert housekeeping.metadata["legacy_output_bytes_removed"].value == 2000
+    assert (var / "dagster" / "storage" / first.run_id / "compute_logs").is_dir(), "the run's step logs stay"
     store = var / "intermediate"
     day_one = sorted(store.rglob(f"{ANCHOR.isoformat()}.pickle"))
     names = {p.relative_to(store).as_posix() for p in day_one}
