@@ -76,7 +76,6 @@ def compute_plan(
         snapshots[source] = snapshot_source(engine, config.catalog, source, keyring.subject, config.policy.timezone)
     say("subject index")
     assert estate.control is not None
-    ensure_schema(estate.control)
     index = index_subjects(config, snapshots, keyring.subject, estate.control)
     say("tagging")
     tagged = tag_records(config.catalog, config.policy, snapshots, index)

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from retention.config.catalog import Category, TableId
 from retention.config.loading import EstateConfig
+from retention.config.policy import Policy
 from retention.config.requests import RequestSettings
 from retention.config.settings import private_dir, var_dir
 from retention.requests.context import PersonRequest
@@ -155,6 +156,7 @@ def write_export(
         tables[name] = {"rows": records}
         csvs[name] = _csv(records)
         counts[tid] = len(records)
+    sources = obtained_from(config, list(counts))
     document = {
         "request": request_id,
         "created_at": now_ts.tz_convert(tz).isoformat(timespec="seconds"),
@@ -162,7 +164,7 @@ def write_export(
         "and until when (GDPR Art 15 and 20).",
         "tables": tables,
         "recipients": [r.model_dump(mode="json") for r in recipients],
-        **rights_document(config, list(counts)),
+        **rights_document(config.policy, sources),
         "retention_schedule": {
             name: {
                 "data": p.data,
@@ -175,7 +177,7 @@ def write_export(
         },
     }
     expires = (now_ts.tz_convert(tz) + pd.Timedelta(days=settings.export_keep_days)).date()
-    readme = export_readme(policy, obtained_from(config, list(counts)))
+    readme = export_readme(policy, sources)
     path = _write_zip(request_id, now_ts.tz_convert(tz), document, csvs, readme)
     return Export(path, counts, expires)
 
@@ -199,10 +201,11 @@ def _csv(records: list[ExportRecord]) -> str:
     return buffer.getvalue()
 
 
-def rights_document(config: EstateConfig, tables: list[TableId]) -> dict[str, object]:
+def rights_document(policy: Policy, sources: Mapping[str, str]) -> dict[str, object]:
     """The Art 15(1) items beyond the records: who the controller is, the person's rights, where to complain,
-    where data not collected from the person came from (for the tables the export holds), automated decisions."""
-    policy, controller = config.policy, config.policy.controller
+    where data not collected from the person came from (`sources`, of the tables the export holds), automated
+    decisions."""
+    controller = policy.controller
     return {
         "language": language_of(policy).value,
         "controller": controller.model_dump(mode="json", exclude={"authority", "language"}) if controller else None,
@@ -211,7 +214,7 @@ def rights_document(config: EstateConfig, tables: list[TableId]) -> dict[str, ob
             "text": complaint(policy),
             **({"authority": controller.authority.model_dump(mode="json")} if controller else {}),
         },
-        "sources_of_data": obtained_from(config, tables),
+        "sources_of_data": dict(sources),
         "automated_decisions": automated_decisions(policy),
     }
 

@@ -10,8 +10,9 @@ import json
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from retention.config.policy import Controller
+from retention.config.policy import Controller, Language
 from retention.requests.kinds import KIND_TEXT, RECIPIENTS_ARTICLE, RequestKind
+from retention.requests.texts import WORDS
 
 
 class _Part(BaseModel):
@@ -196,7 +197,7 @@ def receipt_text(receipt: Receipt, controller: Controller | None = None) -> str:
         dpo = f", data protection officer {controller.dpo}" if controller.dpo else ""
         lines += [
             "",
-            f"{controller.name}, contact {controller.contact}{dpo}. You may complain to "
-            f"{controller.authority.describe()} (Art 77).",
+            f"{controller.name}, contact {controller.contact}{dpo}. "
+            + WORDS[Language.ENGLISH]["complaint"].format(authority=controller.authority.describe()),
         ]
     return "\n".join(lines) + "\n"
